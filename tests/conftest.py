@@ -1,0 +1,40 @@
+"""Shared fixtures. Everything offline: HF_HUB_OFFLINE=1 is set before any HF import."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("WANDB_DISABLED", "true")
+
+import pytest  # noqa: E402
+
+TESTS_DIR = Path(__file__).parent
+REPO_ROOT = TESTS_DIR.parent
+sys.path.insert(0, str(TESTS_DIR))
+
+from tiny_models import make_tiny_model  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_factory(tmp_path_factory):
+    """Callable ``(arch, labels=..., image_size=64) -> folder`` of a saved random-init tiny model (cached)."""
+    cache: dict = {}
+
+    def factory(arch: str = "swin", labels=None, image_size: int = 64) -> Path:
+        from tiny_models import DEFAULT_LABELS
+
+        labels = tuple(labels or DEFAULT_LABELS)
+        key = (arch, labels, image_size)
+        if key not in cache:
+            out = tmp_path_factory.mktemp(f"tiny-{arch}")
+            cache[key] = make_tiny_model(arch, out, labels=labels, image_size=image_size)
+        return cache[key]
+
+    return factory
