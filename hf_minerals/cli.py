@@ -11,6 +11,17 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: ("module:function(argv)", help)
     "benchmark": ("hf_minerals.benchmarks.common:main", "run a benchmark (JSON out)"),
+    "synthetic": ("hf_minerals.synthetic.cli:main", "write SYNTHETIC scenes / a section / a gallery (make_synthetic.py)"),
+    "train": ("hf_minerals.training:main", "train a classifier from a YAML recipe + CLI overrides (Trainer)"),
+    "quickstart": ("hf_minerals.quickstart:main", "offline demo: synthetic data -> compact Swin -> eval + card"),
+    "build-dataset": ("hf_minerals.data.cli:main", "build a leak-free mineral image data set + report + card"),
+    "publish": ("hf_minerals.hub:main", "push a data set (model, space) to the Hub with its card"),
+    "evaluate": ("hf_minerals.evaluation:main", "evaluate a model on a split: metrics JSON, tables, plots"),
+    "compare": ("hf_minerals.comparison:main", "train + evaluate recipes x inits: comparison table and chart"),
+    "predict": ("hf_minerals.predict:main", "classify images -> CSV of top-k minerals"),
+    "calibrate": ("hf_minerals.calibration:main", "fit temperature + unknown threshold on validation data"),
+    "map": ("hf_minerals.mapping:main", "map a whole section: mineral map, overlay, modal abundance"),
+    "explain": ("hf_minerals.explain_report:main", "attribution maps (Grad-CAM, IG, occlusion): overlays + grid"),
 }
 
 

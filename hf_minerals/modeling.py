@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoImageProcessor, AutoModelForImageClassification, PreTrainedModel
+import huggingface_hub
+import torch
+from transformers import (
+    AutoConfig,
+    AutoImageProcessor,
+    AutoModelForImageClassification,
+    PretrainedConfig,
+    PreTrainedModel,
+)
+
+logger = logging.getLogger(__name__)
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -47,3 +59,154 @@ def load_classifier(model_id: str | os.PathLike, **kwargs: Any) -> PreTrainedMod
         return AutoModelForImageClassification.from_pretrained(str(model_id), **kwargs)
     except OSError as exc:
         raise _unavailable(str(model_id), exc) from exc
+
+
+# -- building a classifier for training -----------------------------------------------------------
+
+COMPACT_PREFIX = "compact:"
+BUNDLED_DIR = Path(__file__).parent / "model_configs"
+# Hub ids whose architecture (config + preprocessor, no weights) ships in hf_minerals/model_configs/,
+# so `init: scratch` works offline with the true architecture of the paper's three models.
+BUNDLED_HUB_IDS = (
+    "microsoft/swin-tiny-patch4-window7-224",
+    "google/mobilenet_v2_1.0_224",
+    "microsoft/resnet-50",
+)
+COMPACT_MODELS = ("swin", "mobilenet_v2", "resnet")
+# transformers' MobileNetV2 copies TF's BatchNorm *decay* 0.997 into torch's `momentum`, which weights the
+# *new* batch: running statistics become those of the last batch and eval after fine-tuning collapses.
+TF_MOMENTUM_THRESHOLD = 0.5
+
+
+def bundled_config_dir(name: str) -> Path | None:
+    """The shipped config folder of ``compact:<arch>`` or of one of the three paper Hub ids, else None."""
+    if name.startswith(COMPACT_PREFIX):
+        arch = name[len(COMPACT_PREFIX) :]
+        if arch not in COMPACT_MODELS:
+            raise ValueError(f"unknown compact model '{name}'; choose one of " + ", ".join(f"compact:{a}" for a in COMPACT_MODELS))
+        return BUNDLED_DIR / f"compact-{arch}"
+    if name in BUNDLED_HUB_IDS:
+        return BUNDLED_DIR / name.replace("/", "--")
+    return None
+
+
+def parse_overrides(overrides: str | dict[str, Any] | None) -> dict[str, Any]:
+    """``config_overrides`` as a mapping: a dict, or a YAML/JSON flow mapping string ``{embed_dim: 32}``."""
+    if not overrides:
+        return {}
+    if isinstance(overrides, dict):
+        return dict(overrides)
+    import yaml
+
+    value = yaml.safe_load(overrides)
+    if not isinstance(value, dict):
+        raise ValueError(f"config_overrides must be a mapping like '{{embed_dim: 32, depths: [1, 1, 2, 1]}}', got {overrides!r}")
+    return value
+
+
+def _check_override_keys(config: PretrainedConfig, overrides: dict[str, Any]) -> None:
+    known = set(config.to_dict())
+    for key in sorted(set(overrides) - known):
+        close = difflib.get_close_matches(key, known, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ValueError(f"config_overrides: '{key}' is not a field of {type(config).__name__}{hint}")
+
+
+def _label_kwargs(labels: list[str]) -> dict[str, Any]:
+    id2label = {i: name for i, name in enumerate(labels)}
+    return {"num_labels": len(labels), "id2label": id2label, "label2id": {n: i for i, n in id2label.items()}}
+
+
+def _scratch_source(name: str, revision: str | None) -> tuple[str, PretrainedConfig]:
+    """Where the architecture of a scratch model comes from: local folder, Hub (or cache), or the bundled copy."""
+    bundled = bundled_config_dir(name)
+    if name.startswith(COMPACT_PREFIX) or Path(name).is_dir():
+        src = str(bundled or name)
+        return src, AutoConfig.from_pretrained(src)
+    try:
+        return name, AutoConfig.from_pretrained(name, revision=revision)
+    except OSError as exc:
+        if bundled is None:
+            raise WeightsUnavailableError(
+                f"Cannot load the config of '{name}' for `init: scratch`: {str(exc).splitlines()[0]}.\n"
+                "Ways out: pass a local folder holding its config.json + preprocessor_config.json, connect to the Hub, "
+                f"or use a built-in architecture: {', '.join(BUNDLED_HUB_IDS)} or compact:{{{','.join(COMPACT_MODELS)}}}."
+            ) from exc
+        logger.warning("Hub config of '%s' unavailable; using the bundled copy in %s (same architecture)", name, bundled)
+        return str(bundled), AutoConfig.from_pretrained(str(bundled))
+
+
+def check_pretrained_available(name: str, revision: str | None = None) -> None:
+    """Fail in seconds, before any data is loaded, when pretrained weights of ``name`` cannot be had."""
+    if name.startswith(COMPACT_PREFIX):
+        raise WeightsUnavailableError(
+            f"'{name}' is a compact architecture built from a config: it has no pretrained weights. "
+            "Use `--init scratch` with it, or a Hub id / local folder for `--init pretrained`."
+        )
+    if Path(name).is_dir():
+        if not any(Path(name).glob("*.safetensors")):
+            load_classifier(name)  # raises the safetensors-only error
+        return
+    try:
+        AutoConfig.from_pretrained(name, revision=revision)
+    except OSError as exc:
+        raise _unavailable(name, exc) from exc
+    if huggingface_hub.is_offline_mode():
+        cached = [huggingface_hub.try_to_load_from_cache(name, f, revision=revision) for f in SAFETENSORS_FILES]
+        if not any(isinstance(c, str) for c in cached):
+            raise _unavailable(name, OSError("offline and no safetensors weights in the cache"))
+
+
+SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
+
+
+def fix_batchnorm_momentum(model: torch.nn.Module, momentum: float = 0.1) -> int:
+    """Set TF-style BatchNorm momenta (> 0.5, i.e. a *decay*) to a PyTorch momentum; return how many changed.
+
+    torch's running stat update is ``(1 - momentum) * running + momentum * batch``; MobileNetV2 in
+    transformers passes TF's decay 0.997 here, so running stats follow the last batch. The literal
+    translation is 0.003, but then stats barely move in a short fine-tune (1 - 0.997^300 = 0.6) and
+    lag far behind fast-changing weights when training from scratch; PyTorch's default 0.1 tracks
+    the weights within a few dozen steps, which is what a few-epoch fine-tune needs.
+    """
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and (module.momentum or 0) > TF_MOMENTUM_THRESHOLD:
+            module.momentum = momentum
+            changed += 1
+    return changed
+
+
+def build_classifier(
+    name: str,
+    labels: list[str],
+    init: str = "pretrained",
+    config_overrides: str | dict[str, Any] | None = None,
+    bn_momentum: float = 0.1,
+    revision: str | None = None,
+) -> tuple[PreTrainedModel, Any]:
+    """A classifier for ``labels`` and its image processor.
+
+    ``init="pretrained"``: weights from the Hub id / local folder (safetensors only), the head replaced
+    for the mineral labels (``ignore_mismatched_sizes``). ``init="scratch"``: the same architecture
+    from its config, randomly initialised (seed first). Never falls back from one to the other.
+    """
+    overrides = parse_overrides(config_overrides)
+    if init == "pretrained":
+        check_pretrained_available(name, revision)
+        _check_override_keys(AutoConfig.from_pretrained(name, revision=revision), overrides)
+        model = load_classifier(name, revision=revision, ignore_mismatched_sizes=True, **_label_kwargs(labels), **overrides)
+        processor = load_processor(name, revision=revision)
+    elif init == "scratch":
+        src, config = _scratch_source(name, revision)
+        _check_override_keys(config, overrides)
+        for key, value in {**overrides, **_label_kwargs(labels)}.items():
+            setattr(config, key, value)
+        model = AutoModelForImageClassification.from_config(config)
+        processor = load_processor(src) if src != name else load_processor(name, revision=revision)
+    else:
+        raise ValueError(f"init must be 'pretrained' or 'scratch', got {init!r}")
+    n = fix_batchnorm_momentum(model, bn_momentum)
+    if n:
+        logger.info("set the momentum of %d TF-style BatchNorm layers to %s", n, bn_momentum)
+    return model, processor

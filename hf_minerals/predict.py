@@ -1,24 +1,39 @@
 """The one predictor: CLI, Space, mapper, evaluator, explainer and benchmarks all classify through it.
 
 Batched, ``torch.inference_mode``, preprocessing on tensors via ``preprocessing.eval_transform``.
+Options measured in ``scripts/benchmark.py predict`` (see docs/mapping.md): bf16 autocast (off by
+default: it is ~2x faster on CPUs with AMX/AVX512-bf16 but changes probabilities in the 2nd-3rd
+decimal) and channels_last (helps conv nets only together with bf16; slows fp32 on oneDNN).
+
+CLI: ``hf-minerals predict IMAGES... --model DIR_OR_ID [--top-k 3] [--output preds.csv]``.
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
+import json
 import os
+import sys
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from .imageio import load_image
+from .imageio import ImageLoadError, is_image_file, load_image
 from .modeling import load_classifier, load_processor
 from .preprocessing import DataConfig, eval_transform
 
 UNKNOWN = "unknown"
+CALIBRATION_FILE = "calibration.json"
+#: model_type values of transformer backbones (channels_last does nothing useful for them).
+_NON_CONV = ("swin", "vit", "deit", "beit", "dinov2", "convnextv2_", "swinv2")
 
 
 @dataclass
@@ -28,6 +43,28 @@ class Prediction:
     label: str
     score: float
     top_k: list[dict[str, float | str]]
+
+
+def bf16_supported() -> bool:
+    """True when this CPU runs bf16 matmuls natively (AVX512-bf16 / AMX); elsewhere bf16 is emulated and slow."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def read_calibration(model_id: str | os.PathLike) -> dict[str, Any] | None:
+    """``calibration.json`` of a local model folder or Hub repo, or None when it has none."""
+    local = Path(str(model_id))
+    if local.is_dir():
+        path = local / CALIBRATION_FILE
+        return json.loads(path.read_text()) if path.is_file() else None
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return json.loads(Path(hf_hub_download(str(model_id), CALIBRATION_FILE)).read_text())
+    except Exception:  # noqa: BLE001 - a repo without calibration (or offline) simply has none
+        return None
 
 
 class Predictor:
@@ -42,24 +79,63 @@ class Predictor:
         num_threads: int | None = None,
         temperature: float = 1.0,
         unknown_threshold: float | None = None,
+        bf16: bool = False,
+        channels_last: bool | None = None,
+        device: str | torch.device = "cpu",
     ) -> None:
-        self.model = model.eval()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
         self.data_config = data_config
         self.batch_size = batch_size
         self.temperature = float(temperature)
         self.unknown_threshold = unknown_threshold
+        self.bf16 = bool(bf16)
+        self.calibration: dict[str, Any] | None = None  # what calibration.json held, if read
+        if self.bf16 and self.device.type == "cpu" and not bf16_supported():
+            warnings.warn("bf16 requested but this CPU has no native bf16: it will be emulated (slow)", stacklevel=2)
+        cfg = model.config
+        is_conv = not str(getattr(cfg, "model_type", "")).startswith(_NON_CONV)
+        self.channels_last = (self.bf16 and is_conv) if channels_last is None else bool(channels_last)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         if num_threads:
             torch.set_num_threads(num_threads)
-        cfg = model.config
+        if self.device.type == "cpu":
+            # Denormal floats (common in random-init and some fine-tuned conv nets) slow CPU convolutions
+            # 10-100x; flushing them to zero changes outputs below 1e-38 only. Process-wide, like threads.
+            torch.set_flush_denormal(True)
         self.id2label: dict[int, str] = {int(k): v for k, v in cfg.id2label.items()}
         self.labels: list[str] = [self.id2label[i] for i in range(len(self.id2label))]
 
     @classmethod
-    def from_pretrained(cls, model_id: str | os.PathLike, **kwargs: Any) -> Predictor:
-        """Load model + processor from a Hub id or local folder (safetensors only)."""
+    def from_pretrained(
+        cls,
+        model_id: str | os.PathLike,
+        *,
+        temperature: float | None = None,
+        unknown_threshold: float | None = None,
+        use_calibration: bool = True,
+        **kwargs: Any,
+    ) -> Predictor:
+        """Load model + processor from a Hub id or local folder (safetensors only).
+
+        ``calibration.json`` (written by ``hf-minerals calibrate``) supplies temperature and unknown
+        threshold unless they are passed explicitly or ``use_calibration=False``.
+        """
         model = load_classifier(model_id)
         cfg = DataConfig.from_processor(load_processor(model_id))
-        return cls(model, cfg, **kwargs)
+        calib = read_calibration(model_id) if use_calibration else None
+        if calib:
+            temperature = calib.get("temperature", 1.0) if temperature is None else temperature
+            unknown_threshold = calib.get("unknown_threshold") if unknown_threshold is None else unknown_threshold
+        pred = cls(model, cfg, temperature=1.0 if temperature is None else temperature,
+                   unknown_threshold=unknown_threshold, **kwargs)
+        pred.calibration = calib
+        return pred
 
     # -- core ---------------------------------------------------------------------------------
     def preprocess(self, images: Sequence[Image.Image | np.ndarray | torch.Tensor] | torch.Tensor) -> torch.Tensor:
@@ -67,9 +143,18 @@ class Predictor:
 
     @torch.inference_mode()
     def logits(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Raw logits for preprocessed pixel values, in batches."""
-        outs = [self.model(pixel_values=chunk).logits.float() for chunk in pixel_values.split(self.batch_size)]
-        return torch.cat(outs, dim=0)
+        """Raw (uncalibrated) float32 logits for preprocessed pixel values, in batches."""
+        outs = []
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        for chunk in pixel_values.split(self.batch_size):
+            chunk = chunk.to(self.device).contiguous(memory_format=fmt)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                outs.append(self.model(pixel_values=chunk).logits.float().cpu())
+        return torch.cat(outs, dim=0) if outs else torch.zeros(0, len(self.labels))
+
+    def probabilities(self, logits: torch.Tensor) -> np.ndarray:
+        """Calibrated probabilities: softmax(logits / temperature)."""
+        return torch.softmax(logits.float() / self.temperature, dim=-1).numpy()
 
     def iter_probabilities(self, images: Iterable[Any]) -> Iterator[np.ndarray]:
         """Yield (n, C) calibrated probability arrays batch by batch (streams; memory bounded by batch)."""
@@ -83,8 +168,7 @@ class Predictor:
             yield self._proba(batch)
 
     def _proba(self, batch: Sequence[Any] | torch.Tensor) -> np.ndarray:
-        logits = self.logits(self.preprocess(batch))
-        return torch.softmax(logits / self.temperature, dim=-1).numpy()
+        return self.probabilities(self.logits(self.preprocess(batch)))
 
     def predict_proba(self, images: Iterable[Any]) -> np.ndarray:
         """(N, C) probabilities for images (PIL, arrays, uint8 tensors or paths)."""
@@ -94,7 +178,7 @@ class Predictor:
     def decide(self, probs: np.ndarray, top_k: int = 3) -> list[Prediction]:
         """Turn probability rows into labelled predictions, applying the unknown threshold."""
         out = []
-        k = min(top_k, probs.shape[1])
+        k = max(1, min(top_k, probs.shape[1]))
         for row in probs:
             order = np.argsort(-row)[:k]
             top = [{"label": self.labels[i], "score": float(row[i])} for i in order]
@@ -107,3 +191,91 @@ class Predictor:
 
     def predict(self, images: Iterable[Any], top_k: int = 3) -> list[Prediction]:
         return self.decide(self.predict_proba(images), top_k=top_k)
+
+
+# -- CLI ------------------------------------------------------------------------------------------
+def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files as given; folders expanded (recursively) to the image files inside, sorted."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out.extend(sorted(f for f in p.rglob("*") if f.is_file() and is_image_file(f)) if p.is_dir() else [p])
+    return out
+
+
+def _load_or_error(path: Path) -> Image.Image | str:
+    try:
+        return load_image(path)
+    except ImageLoadError as exc:
+        return exc.reason
+
+
+def predict_files(
+    predictor: Predictor, paths: Sequence[Path], top_k: int = 3, progress: bool = True
+) -> Iterator[dict[str, Any]]:
+    """One CSV row per path, in order; unreadable files give a row with ``error`` set (never a crash).
+
+    Images of the next batch are decoded on a thread while the model runs on the current one.
+    """
+    from tqdm.auto import tqdm
+
+    chunks = [paths[i : i + predictor.batch_size] for i in range(0, len(paths), predictor.batch_size)]
+    bar = tqdm(total=len(paths), unit="img", desc="predict", disable=not progress)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = pool.map(_load_or_error, chunks[0]) if chunks else None
+        for i, chunk in enumerate(chunks):
+            loaded = list(pending)
+            pending = pool.map(_load_or_error, chunks[i + 1]) if i + 1 < len(chunks) else None
+            good = [im for im in loaded if not isinstance(im, str)]
+            preds = iter(predictor.predict(good, top_k=top_k) if good else [])
+            for path, im in zip(chunk, loaded):
+                row: dict[str, Any] = {"path": str(path), "label": "", "score": "", "error": ""}
+                if isinstance(im, str):
+                    row["error"] = im
+                    print(f"hf-minerals predict: skipped {path}: {im}", file=sys.stderr)
+                else:
+                    p = next(preds)
+                    row.update(label=p.label, score=f"{p.score:.6f}")
+                    for j, t in enumerate(p.top_k, 1):
+                        row[f"top{j}_label"], row[f"top{j}_score"] = t["label"], f"{t['score']:.6f}"
+                yield row
+            bar.update(len(chunk))
+    bar.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hf-minerals predict", description="Classify photomicrographs; writes/prints a CSV with top-k minerals."
+    )
+    parser.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
+    parser.add_argument("--model", required=True, help="model folder or Hub id")
+    parser.add_argument("--top-k", type=int, default=3)
+    parser.add_argument("--output", default=None, help="CSV path (default: print to stdout)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on AMX/AVX512-bf16 CPUs)")
+    parser.add_argument("--unknown-threshold", type=float, default=None,
+                        help="answer 'unknown' below this top probability (default: calibration.json, else off)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+
+    paths = expand_paths(args.paths)
+    if not paths:
+        parser.error("no image files found in the given paths")
+    predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
+                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold)
+    k = max(1, min(args.top_k, len(predictor.labels)))
+    fields = ["path", "label", "score"] + [f"top{j}_{s}" for j in range(1, k + 1) for s in ("label", "score")] + ["error"]
+    out = open(args.output, "w", newline="") if args.output else sys.stdout  # noqa: SIM115
+    n_bad = 0
+    try:
+        writer = csv.DictWriter(out, fieldnames=fields, restval="")
+        writer.writeheader()
+        for row in predict_files(predictor, paths, top_k=k, progress=not args.no_progress):
+            n_bad += bool(row["error"])
+            writer.writerow(row)
+    finally:
+        if args.output:
+            out.close()
+    where = args.output or "stdout"
+    print(f"hf-minerals predict: {len(paths) - n_bad} classified, {n_bad} unreadable -> {where}", file=sys.stderr)
+    return 0

@@ -116,3 +116,144 @@ def eval_transform(images: list | torch.Tensor, cfg: DataConfig) -> torch.Tensor
         return normalize(resize_crop(images.float(), cfg), cfg).contiguous()
     out = [resize_crop(to_uint8_tensor(im).unsqueeze(0).float(), cfg) for im in images]
     return normalize(torch.cat(out, dim=0), cfg).contiguous()
+
+
+# -- training augmentation ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Strengths of the training augmentation (all plain torch, all drawn from torch's global RNG).
+
+    Drawing from the global RNG (never ``random`` or numpy) matters: the Trainer saves and restores
+    torch's RNG state in every checkpoint, so a resumed run sees the same augmentations as an
+    uninterrupted one.
+
+    Colour jitter is deliberately modest: reflectance colour is one of the main diagnostic
+    properties of opaque minerals (brass-yellow chalcopyrite vs pale cream pyrite vs golden gold),
+    so a strong hue/saturation shift would teach the model to ignore the very cue that separates them.
+    ``color_jitter`` = s scales brightness and contrast by factors in [1-s, 1+s], saturation in
+    [1-s/2, 1+s/2] and shifts hue by at most s/10 of a turn (s=0.1: +-10 % brightness, +-3.6 deg hue).
+    """
+
+    scale: tuple[float, float] = (0.35, 1.0)  # random resized crop: area fraction of the source
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)  # ... and aspect ratio range
+    hflip: float = 0.5
+    vflip: float = 0.5  # sections have no "up": vertical flips and 90-degree turns are free
+    rot90: bool = True
+    rotation: float = 15.0  # extra small rotation, +-degrees (reflection padding, no black corners)
+    color_jitter: float = 0.1  # strength s, see above; 0 turns it off
+    erasing: float = 0.25  # probability of one random-erasing rectangle (filled with the mean colour)
+    erasing_scale: tuple[float, float] = (0.02, 0.15)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _uniform(lo: float, hi: float, n: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(n, generator=generator)
+
+
+def _crop_box(h: int, w: int, aug: AugmentConfig, g: torch.Generator | None) -> tuple[int, int, int, int]:
+    """Random resized crop box (top, left, height, width) as in Inception/timm, 10 tries then centre."""
+    area = h * w
+    log_r = torch.log(torch.tensor(aug.ratio))
+    for _ in range(10):
+        target = area * float(_uniform(*aug.scale, generator=g))
+        ratio = float(torch.exp(_uniform(float(log_r[0]), float(log_r[1]), generator=g)))
+        cw, ch = round((target * ratio) ** 0.5), round((target / ratio) ** 0.5)
+        if 0 < cw <= w and 0 < ch <= h:
+            top = int(torch.randint(0, h - ch + 1, (1,), generator=g))
+            left = int(torch.randint(0, w - cw + 1, (1,), generator=g))
+            return top, left, ch, cw
+    side = min(h, w)
+    return (h - side) // 2, (w - side) // 2, side, side
+
+
+def _rotate(batch: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+    """Rotate each image of a Bx3xHxW batch about its centre; reflection padding keeps texture at corners."""
+    rad = torch.deg2rad(degrees).to(batch.dtype)
+    cos, sin = torch.cos(rad), torch.sin(rad)
+    zero = torch.zeros_like(cos)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
+    return F.grid_sample(batch, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+# YIQ: hue is the angle in the I-Q plane, so a hue shift is one 3x3 matrix per image (no HSV round trip).
+_RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_YIQ2RGB = torch.linalg.inv(_RGB2YIQ)
+
+
+def _color_jitter(batch: torch.Tensor, s: float, g: torch.Generator | None) -> torch.Tensor:
+    """Brightness, contrast, saturation and hue jitter of strength ``s`` on 0-255 float images."""
+    b = batch.shape[0]
+    bright = _uniform(1 - s, 1 + s, b, g).view(b, 1, 1, 1)
+    contrast = _uniform(1 - s, 1 + s, b, g).view(b, 1, 1, 1)
+    sat = _uniform(1 - s / 2, 1 + s / 2, b, g)
+    hue = _uniform(-s / 10, s / 10, b, g) * 2 * torch.pi
+    batch = batch * bright
+    grey = (batch * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    batch = (batch - grey.mean((2, 3), keepdim=True)) * contrast + grey.mean((2, 3), keepdim=True)
+    cos, sin = torch.cos(hue), torch.sin(hue)
+    rot = torch.zeros(b, 3, 3)
+    rot[:, 0, 0] = 1
+    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos * sat, -sin * sat, sin * sat, cos * sat
+    mat = _YIQ2RGB @ rot @ _RGB2YIQ  # B x 3 x 3, applied per pixel
+    batch = torch.einsum("bij,bjhw->bihw", mat, batch)
+    return batch.clamp_(0, 255)
+
+
+def _erase(batch: torch.Tensor, aug: AugmentConfig, g: torch.Generator | None) -> torch.Tensor:
+    """Random erasing on normalised images: one rectangle set to 0 (= the data set's mean colour)."""
+    _, _, h, w = batch.shape
+    for i in range(batch.shape[0]):
+        if float(torch.rand(1, generator=g)) >= aug.erasing:
+            continue
+        area = h * w * float(_uniform(*aug.erasing_scale, generator=g))
+        ratio = float(torch.exp(_uniform(-1.2, 1.2, generator=g)))  # log(1/3.3) .. log(3.3)
+        eh, ew = min(h, max(1, round((area / ratio) ** 0.5))), min(w, max(1, round((area * ratio) ** 0.5)))
+        top = int(torch.randint(0, h - eh + 1, (1,), generator=g))
+        left = int(torch.randint(0, w - ew + 1, (1,), generator=g))
+        batch[i, :, top : top + eh, left : left + ew] = 0.0
+    return batch
+
+
+def train_transform(
+    images: list | torch.Tensor,
+    cfg: DataConfig,
+    aug: AugmentConfig | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Random training preprocessing: images -> Bx3xHxW float32 pixel_values in the model's geometry.
+
+    Same output geometry and normalisation as :func:`eval_transform` (both read ``cfg``), with
+    random resized crop, flips, 90-degree and small rotations, modest colour jitter and random
+    erasing on top. ``generator`` None draws from torch's global RNG (restored on resume).
+    """
+    aug = aug or AugmentConfig()
+    g = generator
+    ch, cw = cfg.crop
+    crops = []
+    for im in images:
+        t = to_uint8_tensor(im)
+        h, w = t.shape[-2:]
+        top, left, bh, bw = _crop_box(h, w, aug, g)
+        x = t[:, top : top + bh, left : left + bw].unsqueeze(0).float()
+        x = F.interpolate(x, size=(ch, cw), mode=cfg.interpolation, align_corners=False, antialias=True)
+        if float(torch.rand(1, generator=g)) < aug.hflip:
+            x = x.flip(-1)
+        if float(torch.rand(1, generator=g)) < aug.vflip:
+            x = x.flip(-2)
+        if aug.rot90 and ch == cw:
+            x = torch.rot90(x, int(torch.randint(0, 4, (1,), generator=g)), dims=(-2, -1))
+        crops.append(x)
+    batch = torch.cat(crops, dim=0)
+    if aug.rotation > 0:
+        batch = _rotate(batch, _uniform(-aug.rotation, aug.rotation, batch.shape[0], g))
+    if aug.color_jitter > 0:
+        batch = _color_jitter(batch, aug.color_jitter, g)
+    batch = normalize(batch.clamp(0, 255), cfg)
+    if aug.erasing > 0:
+        batch = _erase(batch, aug, g)
+    return batch.contiguous()

@@ -38,3 +38,12 @@ def tiny_model_factory(tmp_path_factory):
         return cache[key]
 
     return factory
+
+
+@pytest.fixture
+def hub_server(tmp_path_factory):
+    """A loopback Hub (tests/hub_server.py) with HF_ENDPOINT etc. and huggingface_hub/datasets constants
+    pointed at it for the test (HF_HUB_OFFLINE=0, HF_HUB_DISABLE_XET=1, fake token, temp HF_HOME); restored after."""
+    from hub_server import hub_server_fixture
+
+    yield from hub_server_fixture(tmp_path_factory)

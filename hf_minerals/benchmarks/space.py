@@ -1,0 +1,163 @@
+"""Space latency: prediction + Grad-CAM for one 224 px image through the app's own function, against the
+naive path (``transformers.pipeline()`` for the label, then a separate Captum Grad-CAM pass), plus a
+loopback load test (50 requests from 8 gradio_client clients) with p50/p95 and the failure count.
+
+The model is swin-tiny: the full-size architecture of ``microsoft/swin-tiny-patch4-window7-224`` (its
+config, bundled in ``hf_minerals/model_configs``) with RANDOM weights. Latency does not depend on the
+weights, so the timings hold for a trained model; the predictions themselves mean nothing.
+
+    python scripts/benchmark.py space [--quick] [--reps N] [--requests 50] [--clients 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import socket
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+SWIN_TINY = "microsoft/swin-tiny-patch4-window7-224"
+SPACE_APP = Path(__file__).resolve().parents[2] / "space" / "app.py"
+
+
+def _percentiles(times: list[float]) -> dict[str, float]:
+    a = np.asarray(times)
+    return {"p50_s": round(float(np.percentile(a, 50)), 4), "p95_s": round(float(np.percentile(a, 95)), 4),
+            "mean_s": round(float(a.mean()), 4), "n": len(a)}
+
+
+def _timed(fn, reps: int, warmup: int = 2) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def load_space_app() -> Any:
+    """space/app.py as a module (the Space is a folder of scripts, not a package)."""
+    if not SPACE_APP.is_file():
+        raise FileNotFoundError(f"{SPACE_APP} not found: run the space benchmark from a checkout of the repository")
+    spec = importlib.util.spec_from_file_location("hf_minerals_space_app", SPACE_APP)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _swin_tiny_folder(out: Path) -> Path:
+    """Random-init swin-tiny (real architecture) saved like a trained model folder."""
+    from hf_minerals.minerals import PAPER_MINERALS
+    from hf_minerals.modeling import build_classifier
+
+    torch.manual_seed(0)
+    model, processor = build_classifier(SWIN_TINY, list(PAPER_MINERALS), init="scratch")
+    model.save_pretrained(out, safe_serialization=True)
+    processor.save_pretrained(out)
+    return out
+
+
+def _naive(folder: Path, image_path: Path):
+    """pipeline() for the label, then a separate Captum Grad-CAM pass on the processor's pixel values."""
+    from transformers import pipeline
+
+    from hf_minerals.explain import attribute, overlay
+
+    pipe = pipeline("image-classification", model=str(folder), device="cpu")
+
+    def run() -> None:
+        image = Image.open(image_path).convert("RGB")
+        pipe(image, top_k=5)
+        pixel_values = pipe.image_processor(images=image, return_tensors="pt")["pixel_values"]
+        cam = attribute(pipe.model, pixel_values, method="gradcam")[0]
+        overlay(image, cam, alpha=0.5)
+
+    return run
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _load_test(app: Any, service: Any, image_path: Path, requests: int, clients: int) -> dict[str, Any]:
+    """``requests`` explain calls from ``clients`` concurrent gradio_client clients on loopback."""
+    from gradio_client import Client, handle_file
+
+    demo = app.build_app(service=service)
+    demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
+                **app.launch_kwargs(service.limits))
+    try:
+        pool_clients = [Client(demo.local_url, verbose=False) for _ in range(clients)]
+        pool_clients[0].predict(handle_file(image_path), "gradcam", 0.5, 0.5, api_name="/explain")  # warm-up
+
+        def one(i: int) -> tuple[float, str | None]:
+            t0 = time.perf_counter()
+            try:
+                pool_clients[i % clients].predict(handle_file(image_path), "gradcam", 0.5, 0.5, api_name="/explain")
+                return time.perf_counter() - t0, None
+            except Exception as exc:  # noqa: BLE001 - a failure is counted, not fatal
+                return time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(clients) as ex:
+            results = list(ex.map(one, range(requests)))
+        wall = time.perf_counter() - t0
+    finally:
+        demo.close()
+    errors = [e for _, e in results if e]
+    return {"requests": requests, "clients": clients, "endpoint": "/explain (gradcam)", "failures": len(errors),
+            "errors": errors[:5], **_percentiles([t for t, _ in results]), "wall_s": round(wall, 2),
+            "throughput_rps": round(requests / wall, 2), "concurrency_limit": service.limits.concurrency}
+
+
+def run(quick: bool, args: list[str]) -> dict[str, Any]:
+    p = argparse.ArgumentParser(prog="benchmark.py space")
+    p.add_argument("--reps", type=int, default=15 if quick else 50, help="timed calls per path")
+    p.add_argument("--requests", type=int, default=50)
+    p.add_argument("--clients", type=int, default=8)
+    opts = p.parse_args(args)
+    from hf_minerals.synthetic import render_scene
+
+    app = load_space_app()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = _swin_tiny_folder(Path(tmp) / "swin-tiny-random")
+        image_path = Path(tmp) / "synthetic_pyrite_224.png"
+        Image.fromarray(render_scene("pyrite", size=224, seed=0).image).save(image_path)
+        service = app.MineralService.from_pretrained(str(folder))
+
+        app_times = _timed(lambda: service.explain(str(image_path), "gradcam", 0.5, 0.5), opts.reps)
+        predict_times = _timed(lambda: service.predict(str(image_path), 0.5), opts.reps)
+        naive = _naive(folder, image_path)
+        naive_times = _timed(naive, opts.reps)
+        # Interleave one more round of each so drift on a shared machine hits both paths alike.
+        app_times += _timed(lambda: service.explain(str(image_path), "gradcam", 0.5, 0.5), opts.reps, warmup=0)
+        naive_times += _timed(naive, opts.reps, warmup=0)
+        load = _load_test(app, service, image_path, opts.requests, opts.clients)
+    app_stats, naive_stats = _percentiles(app_times), _percentiles(naive_times)
+    return {
+        "model": f"{SWIN_TINY} architecture, RANDOM init (timing only; predictions meaningless)",
+        "image": "one synthetic 224x224 PNG (hf_minerals.synthetic), loaded from disk each call",
+        "app_predict_and_gradcam": app_stats,
+        "app_predict_only": _percentiles(predict_times),
+        "naive_pipeline_then_captum": naive_stats,
+        "speedup_p50_vs_naive": round(naive_stats["p50_s"] / app_stats["p50_s"], 2),
+        "target_p50_under_1s": app_stats["p50_s"] < 1.0,
+        "load_test": load,
+        "what_is_timed": "app: MineralService.explain (load_image -> one forward/backward with Grad-CAM -> "
+                         "probabilities, decision, overlay); naive: PIL open -> pipeline() -> processor -> "
+                         "Captum LayerGradCam (second forward + backward) -> overlay",
+    }

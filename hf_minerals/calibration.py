@@ -1,0 +1,173 @@
+"""Calibration and the "unknown" answer.
+
+A fine-tuned classifier is over-confident, and a section always holds minerals it never saw. We
+(1) fit one temperature T on the validation split (LBFGS on the negative log-likelihood of
+softmax(logits / T), Guo et al. 2017), then (2) choose the unknown threshold on the same split: the
+calibrated confidence at which a target share (default 95 %) of the *correct* known-class answers is
+kept. Both go into ``calibration.json`` in the model folder, which ``Predictor.from_pretrained`` reads.
+
+CLI: ``hf-minerals calibrate --model DIR --dataset DIR [--split validation] [--keep 0.95]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .predict import CALIBRATION_FILE, Predictor
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 200) -> float:
+    """Temperature minimising the NLL of ``softmax(logits / T)``; optimised in log T so T stays > 0."""
+    logits, labels = logits.detach().float(), labels.detach().long()
+    log_t = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    t = float(log_t.exp())
+    if not math.isfinite(t):
+        raise RuntimeError("temperature fit diverged (are the logits finite and the labels right?)")
+    return min(max(t, 0.05), 100.0)
+
+
+def choose_unknown_threshold(probs: np.ndarray, labels: np.ndarray, keep: float = 0.95) -> float:
+    """Confidence below which answers become ``unknown``, keeping ``keep`` of the correct known answers."""
+    if not 0 < keep <= 1:
+        raise ValueError(f"keep must be in (0, 1], got {keep}")
+    pred = probs.argmax(1)
+    conf = probs.max(1)
+    correct = conf[pred == labels]
+    if correct.size == 0:
+        raise ValueError("no correct predictions on the calibration data: cannot choose an unknown threshold")
+    return float(np.quantile(correct, 1.0 - keep, method="lower"))
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """ECE with equal-width confidence bins (share-weighted |accuracy - confidence|)."""
+    conf, pred = probs.max(1), probs.argmax(1)
+    edges = np.linspace(0, 1, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (conf > lo) & (conf <= hi)
+        if sel.any():
+            ece += sel.mean() * abs((pred[sel] == labels[sel]).mean() - conf[sel].mean())
+    return float(ece)
+
+
+def calibrate_logits(logits: torch.Tensor, labels: torch.Tensor | np.ndarray, keep: float = 0.95) -> dict[str, Any]:
+    """Fit T and the threshold from validation logits; returns the calibration record with its evidence."""
+    y = torch.as_tensor(np.asarray(labels)).long()
+    t = fit_temperature(logits, y)
+    p0 = torch.softmax(logits.float(), -1).numpy()
+    p1 = torch.softmax(logits.float() / t, -1).numpy()
+    yn = y.numpy()
+    thr = choose_unknown_threshold(p1, yn, keep)
+    return {
+        "temperature": round(t, 6),
+        "unknown_threshold": round(thr, 6),
+        "keep_share_target": keep,
+        "n_validation": int(len(yn)),
+        "validation_accuracy": float((p1.argmax(1) == yn).mean()),
+        "nll_before": float(F.cross_entropy(logits.float(), y)),
+        "nll_after": float(F.cross_entropy(logits.float() / t, y)),
+        "ece_before": expected_calibration_error(p0, yn),
+        "ece_after": expected_calibration_error(p1, yn),
+        "share_answered_unknown": float((p1.max(1) < thr).mean()),
+    }
+
+
+def write_calibration(model_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
+    path = Path(model_dir) / CALIBRATION_FILE
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def dataset_logits(predictor: Predictor, split: Any, progress: bool = True) -> tuple[torch.Tensor, np.ndarray]:
+    """Uncalibrated logits + model label ids for a ``datasets`` split with ``image``/``label`` columns.
+
+    Data-set classes are matched to model labels by name; a class the model does not know is an error.
+    """
+    from tqdm.auto import tqdm
+
+    names = split.features["label"].names
+    missing = sorted(set(names) - set(predictor.labels))
+    if missing:
+        raise ValueError(f"data set classes {missing} are not model labels {predictor.labels}")
+    to_model = np.array([predictor.labels.index(n) for n in names])
+    out, ys = [], []
+    bs = predictor.batch_size
+    for start in tqdm(range(0, len(split), bs), desc="calibration logits", disable=not progress):
+        rows = split[start : start + bs]
+        out.append(predictor.logits(predictor.preprocess([im.convert("RGB") for im in rows["image"]])))
+        ys.append(to_model[np.asarray(rows["label"])])
+    return torch.cat(out), np.concatenate(ys)
+
+
+def calibrate(
+    model_dir: str | os.PathLike, dataset_dir: str | os.PathLike, split: str = "validation",
+    keep: float = 0.95, batch_size: int = 32, progress: bool = True,
+) -> dict[str, Any]:
+    """Fit on ``dataset_dir[split]`` (a ``save_to_disk`` DatasetDict) and write ``calibration.json``."""
+    from datasets import load_from_disk
+
+    if not Path(model_dir).is_dir():
+        raise ValueError(f"--model must be a local model folder (calibration.json is written into it): {model_dir}")
+    ds = load_from_disk(str(dataset_dir))
+    if split not in ds:
+        raise ValueError(f"data set {dataset_dir} has no '{split}' split (has {list(ds)})")
+    predictor = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False)
+    logits, labels = dataset_logits(predictor, ds[split], progress=progress)
+    record = {**calibrate_logits(logits, labels, keep), "split": split, "dataset": str(dataset_dir)}
+    write_calibration(model_dir, record)
+    return record
+
+
+def open_set_report(
+    predictor: Predictor, known_images: Sequence[Any], known_labels: Sequence[str], unknown_images: Sequence[Any],
+) -> dict[str, Any]:
+    """Open-set behaviour: accuracy on classes the model knows vs share of unseen minerals flagged unknown."""
+    if predictor.unknown_threshold is None:
+        raise ValueError("the predictor has no unknown_threshold (calibrate first)")
+    known = predictor.predict(known_images, top_k=1)
+    unseen = predictor.predict(unknown_images, top_k=1)
+    answered = [(p.label, y) for p, y in zip(known, known_labels) if p.label != "unknown"]
+    return {
+        "unknown_threshold": predictor.unknown_threshold,
+        "temperature": predictor.temperature,
+        "n_known": len(known),
+        "n_unseen": len(unseen),
+        "known_accuracy_top1": float(np.mean([p.top_k[0]["label"] == y for p, y in zip(known, known_labels)])),
+        "known_share_flagged_unknown": float(np.mean([p.label == "unknown" for p in known])),
+        "known_accuracy_when_answered": float(np.mean([a == y for a, y in answered])) if answered else None,
+        "unseen_share_flagged_unknown": float(np.mean([p.label == "unknown" for p in unseen])),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hf-minerals calibrate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="local model folder (calibration.json is written into it)")
+    parser.add_argument("--dataset", required=True, help="DatasetDict folder (save_to_disk) with a validation split")
+    parser.add_argument("--split", default="validation")
+    parser.add_argument("--keep", type=float, default=0.95, help="share of correct validation answers kept (0-1]")
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args(argv)
+    record = calibrate(args.model, args.dataset, args.split, args.keep, args.batch_size)
+    print(json.dumps(record, indent=2))
+    print(f"wrote {Path(args.model) / CALIBRATION_FILE}", file=sys.stderr)
+    return 0

@@ -1,0 +1,278 @@
+"""The paper's comparison: Swin-tiny vs MobileNetV2 vs ResNet50, ImageNet-pretrained vs from scratch.
+
+Each (recipe, init) pair is trained with the training library (``run_training``, in this process), its test
+split evaluated by ``evaluate_and_report`` and its inference speed measured through the one ``Predictor``.
+Results go to ``comparison.json``, ``comparison.md`` (paper-style table) and ``comparison.png``.
+
+Honesty rules: a pretrained row whose weights cannot be had is reported as *not run*, with the reason -
+never trained from random weights under the pretrained name. Offline (``--variant auto`` with the Hub
+offline, or ``--variant compact``), scratch rows use the compact configs of ``hf_minerals/model_configs``
+and every such row says "offline: compact random-init variant, not the ImageNet model".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .benchmarks.common import machine_info, timeit
+from .evaluation import RESULTS_FILE, load_split
+from .imageio import load_image
+from .model_card import count_parameters
+from .modeling import WeightsUnavailableError
+from .plots import plot_comparison
+
+logger = logging.getLogger(__name__)
+
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+#: compact stand-in of each paper recipe (a small config of the same family, built locally).
+COMPACT_OF = {"swin_tiny": "compact:swin", "mobilenet_v2": "compact:mobilenet_v2", "resnet50": "compact:resnet"}
+OFFLINE_NOTE = "offline: compact random-init variant, not the ImageNet model"
+PAPER_NOTE = (
+    "For reference, Cai et al. (2024) report a best test accuracy of 0.92 for ImageNet-pretrained Swin-tiny on their "
+    "(private) photomicrographs; numbers here come from the data set named above and are not comparable to it."
+)
+
+
+def recipe_path(name: str) -> Path:
+    """``swin_tiny`` -> ``recipes/swin_tiny.yaml`` (cwd first, then the repository); a path is taken as is."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.exists():
+            raise FileNotFoundError(f"recipe {path} not found")
+        return path
+    for base in (Path("recipes"), RECIPES_DIR):
+        if (base / f"{name}.yaml").exists():
+            return base / f"{name}.yaml"
+    raise FileNotFoundError(f"no recipe '{name}' in recipes/ (have: {', '.join(sorted(p.stem for p in RECIPES_DIR.glob('*.yaml')))})")
+
+
+def hub_offline() -> bool:
+    import huggingface_hub
+
+    return bool(huggingface_hub.constants.HF_HUB_OFFLINE)
+
+
+def _recipe_model(path: Path) -> str:
+    from .config import load_recipe
+
+    return str(load_recipe(path).get("model_name_or_path") or "")
+
+
+def plan_runs(recipes: Sequence[str], inits: Sequence[str], variant: str = "auto") -> list[dict[str, Any]]:
+    """What each row will train: the model actually used, or why it cannot run. No training here."""
+    from .modeling import check_pretrained_available
+
+    if variant not in ("auto", "full", "compact"):
+        raise ValueError(f"variant must be auto, full or compact, got {variant!r}")
+    compact = variant == "compact" or (variant == "auto" and hub_offline())
+    plan = []
+    for recipe in recipes:
+        path = recipe_path(recipe)
+        model = _recipe_model(path)
+        for init in inits:
+            row: dict[str, Any] = {"recipe": Path(recipe).stem, "init": init, "recipe_model": model, "status": "planned",
+                                   "note": ""}
+            if init == "pretrained":
+                try:
+                    check_pretrained_available(model)
+                    row["model"] = model
+                    row["weights"] = "ImageNet-pretrained" if "/" in model else "pretrained"
+                except WeightsUnavailableError as exc:
+                    row.update(status="not run", model=model, weights="unavailable",
+                               note=str(exc).splitlines()[0])
+            elif compact:
+                stem = Path(recipe).stem
+                if stem not in COMPACT_OF:
+                    row.update(status="not run", model=model, weights="random init",
+                               note=f"no compact variant for recipe '{stem}' (have {', '.join(COMPACT_OF)})")
+                else:
+                    row.update(model=COMPACT_OF[stem], weights="random init (compact)", note=OFFLINE_NOTE)
+            else:
+                row.update(model=model, weights="random init")
+            plan.append(row)
+    return plan
+
+
+def inference_speed(model_dir: str | Path, images: list[Any], batch_size: int = 32, repeats: int = 5) -> float:
+    """Images per second of ``Predictor.predict_proba`` (preprocessing included), best of ``repeats``."""
+    import torch
+
+    from .predict import Predictor
+
+    torch.set_flush_denormal(True)  # random-init conv nets hit denormals on CPU
+    predictor = Predictor.from_pretrained(model_dir, batch_size=batch_size)
+    seconds = timeit(lambda: predictor.predict_proba(images), repeats=repeats, warmup=2)
+    return len(images) / seconds
+
+
+def _train_one(row: dict[str, Any], recipe: Path, dataset: str, out: Path, train_argv: Sequence[str]) -> dict[str, Any]:
+    from .config import parse_args
+    from .training import run_training
+
+    argv = ["--config", str(recipe), *train_argv, "--model_name_or_path", row["model"], "--init", row["init"],
+            "--dataset_name", dataset, "--output_dir", str(out)]
+    if "--report_to" not in train_argv:
+        argv += ["--report_to", "none"]
+    model_args, data_args, training_args = parse_args(argv)
+    if not data_args.test_split:
+        raise ValueError("the comparison needs a test split (--test_split)")
+    t0 = time.perf_counter()
+    results = run_training(model_args, data_args, training_args)
+    wall = time.perf_counter() - t0
+    report_dir = Path(data_args.report_dir or out)
+    report = json.loads((report_dir / RESULTS_FILE).read_text())
+    return {"results": results, "report": report, "wall": wall, "test_split": data_args.test_split}
+
+
+def run_comparison(
+    recipes: Sequence[str],
+    inits: Sequence[str],
+    dataset: str,
+    output_dir: str | Path,
+    *,
+    variant: str = "auto",
+    train_argv: Sequence[str] = (),
+    speed_images: int = 64,
+) -> dict[str, Any]:
+    """Train + evaluate every (recipe, init) pair, then write comparison.json / .md / .png into ``output_dir``."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    plan = plan_runs(recipes, inits, variant)
+    rows = []
+    synthetic = False
+    speed_set: list[Any] | None = None
+    for row in plan:
+        name = f"{row['recipe']}-{row['init']}"
+        if row["status"] != "planned":
+            logger.warning("%s: %s", name, row["note"])
+            rows.append(row)
+            continue
+        logger.info("=== %s: training %s (%s) ===", name, row["model"], row["weights"])
+        done = _train_one(row, recipe_path(row["recipe"]), dataset, output_dir / name, train_argv)
+        report = done["report"]
+        synthetic = synthetic or bool(report.get("synthetic"))
+        if speed_set is None:
+            split, _ = load_split(dataset, done["test_split"])
+            speed_set = [load_image(split[i]["image"]) for i in range(min(speed_images, len(split)))]
+        model_dir = output_dir / name
+        row.update(
+            status="ok",
+            accuracy=report["accuracy"],
+            macro_precision=report["macro_precision"],
+            macro_recall=report["macro_recall"],
+            macro_f1=report["macro_f1"],
+            ece=report["ece"],
+            per_class_f1={k: v["f1"] for k, v in report["per_class"].items()},
+            n_test=report["n"],
+            parameters=count_parameters(model_dir),
+            train_seconds=round(float(done["results"].get("train_runtime", done["wall"])), 2),
+            inference_images_per_s=round(inference_speed(model_dir, speed_set), 2),
+            output_dir=str(model_dir),
+        )
+        rows.append(row)
+    result = {
+        "dataset": str(dataset),
+        "synthetic": synthetic,
+        "variant": variant,
+        "hub_offline": hub_offline(),
+        "train_args": list(train_argv),
+        "notes": sorted({r["note"] for r in rows if r["note"]}),
+        "rows": rows,
+        "machine": machine_info(),
+    }
+    (output_dir / "comparison.json").write_text(json.dumps(result, indent=2) + "\n")
+    (output_dir / "comparison.md").write_text(comparison_markdown(result))
+    ran = [r for r in rows if r["status"] == "ok"]
+    if ran:
+        plot_comparison(
+            [{"name": f"{r['recipe']} / {r['init']}" + (" (compact)" if r["note"] == OFFLINE_NOTE else ""), **r} for r in ran],
+            output_dir / "comparison.png",
+            metrics=("accuracy", "macro_f1"),
+            title="Model comparison",
+            synthetic=synthetic,
+            note=OFFLINE_NOTE if any(r["note"] == OFFLINE_NOTE for r in ran) else None,
+        )
+    result["output_dir"] = str(output_dir)
+    return result
+
+
+def _fmt(value: Any, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def comparison_markdown(result: dict[str, Any]) -> str:
+    """Paper-style tables: overall metrics, cost and speed per row; per-class F1; notes."""
+    rows = result["rows"]
+    data = f"`{result['dataset']}`" + (" (**synthetic** data)" if result["synthetic"] else "")
+    lines = [
+        "# Model comparison" + (" (synthetic data)" if result["synthetic"] else ""),
+        "",
+        f"Test split of {data}. Inference speed: `Predictor.predict_proba` on CPU "
+        f"({result['machine']['torch_threads']} threads, preprocessing included).",
+        "",
+    ]
+    if any(r["note"] == OFFLINE_NOTE for r in rows):
+        lines += [f"> **{OFFLINE_NOTE}.** The Hub was not reachable, so these rows are small models of the same family",
+                  "> trained from random weights; they test the pipeline, not the paper's transfer-learning result.", ""]
+    lines += [
+        "| model | init | weights | accuracy | macro P | macro R | macro F1 | ECE | parameters (M) | train time (s) "
+        "| inference (img/s) | note |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        params = _fmt(r["parameters"] / 1e6, ".2f") if r.get("parameters") else "-"
+        note = "offline compact variant" if r["note"] == OFFLINE_NOTE else r["note"]
+        if r["status"] != "ok":
+            note = f"{r['status']}: {note}"
+        lines.append(
+            f"| {r['recipe']} (`{r['model']}`) | {r['init']} | {r['weights']} | {_fmt(r.get('accuracy'))} | "
+            f"{_fmt(r.get('macro_precision'))} | {_fmt(r.get('macro_recall'))} | {_fmt(r.get('macro_f1'))} | "
+            f"{_fmt(r.get('ece'))} | {params} | {_fmt(r.get('train_seconds'), '.1f')} | "
+            f"{_fmt(r.get('inference_images_per_s'), '.1f')} | {note} |"
+        )
+    ran = [r for r in rows if r["status"] == "ok"]
+    if ran:
+        classes = list(ran[0]["per_class_f1"])
+        lines += ["", "Per-class F1:", "", "| model | init | " + " | ".join(classes) + " |",
+                  "|---|---|" + "---:|" * len(classes)]
+        for r in ran:
+            lines.append(f"| {r['recipe']} | {r['init']} | " + " | ".join(_fmt(r["per_class_f1"].get(c)) for c in classes) + " |")
+    lines += ["", PAPER_NOTE, ""]
+    if result["train_args"]:
+        lines += [f"Training overrides for every row: `{' '.join(result['train_args'])}`.", ""]
+    lines += ["![comparison](comparison.png)", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """``scripts/compare.py`` / ``hf-minerals compare``; unknown flags go to every training run."""
+    p = argparse.ArgumentParser(
+        prog="compare.py",
+        description="Train and evaluate several recipes x inits and write the comparison table. "
+        "Flags it does not know (--max_steps 20, --num_train_epochs 3, ...) are passed to every training run.",
+    )
+    p.add_argument("--recipes", nargs="+", default=["swin_tiny", "mobilenet_v2", "resnet50"])
+    p.add_argument("--init", nargs="+", default=["pretrained", "scratch"], choices=["pretrained", "scratch"])
+    p.add_argument("--dataset", required=True, help="data-set folder (save_to_disk) or Hub id, with a test split")
+    p.add_argument("--output", default="outputs/comparison")
+    p.add_argument("--variant", default="auto", choices=["auto", "full", "compact"],
+                   help="auto: full models, compact ones for scratch rows when the Hub is offline")
+    p.add_argument("--speed_images", type=int, default=64, help="test images timed for inference speed")
+    p.add_argument("--epochs", type=float, default=None, help="shorthand for --num_train_epochs")
+    args, rest = p.parse_known_args(argv)
+    if args.epochs is not None:
+        rest += ["--num_train_epochs", str(args.epochs)]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    result = run_comparison(args.recipes, args.init, args.dataset, args.output, variant=args.variant, train_argv=rest,
+                            speed_images=args.speed_images)
+    for r in result["rows"]:
+        score = f"accuracy={r['accuracy']:.4f} macro_f1={r['macro_f1']:.4f}" if r["status"] == "ok" else r["status"]
+        print(f"{r['recipe']:>14} {r['init']:<10} {score}  {r['note']}")
+    print(f"comparison written to {result['output_dir']}/ (comparison.md, comparison.json, comparison.png)")
+    return result

@@ -1,0 +1,212 @@
+"""Training configuration: dataclass arguments, a YAML recipe for defaults, CLI flags on top.
+
+Like TRL / the alignment-handbook: ``--config recipes/X.yaml`` sets defaults, any ``--field value``
+overrides them, and a key that no dataclass knows (in the YAML or on the command line) is an error
+with a "did you mean" hint - a typo never silently does nothing. The resolved arguments are written
+to ``<output_dir>/args.yaml``, which is itself a valid ``--config`` to repeat the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from transformers import HfArgumentParser, TrainingArguments
+
+from .preprocessing import AugmentConfig
+
+
+class ConfigError(ValueError):
+    """A recipe or command line the parser cannot accept (unknown key, bad value, unreadable YAML)."""
+
+
+@dataclass
+class ModelArguments:
+    """Which network, and how its weights start."""
+
+    model_name_or_path: str = field(
+        default="compact:swin",
+        metadata={"help": "Hub id (microsoft/swin-tiny-patch4-window7-224), local folder, or compact:{swin,mobilenet_v2,resnet}"},
+    )
+    init: Literal["pretrained", "scratch"] = field(
+        default="pretrained",
+        metadata={"help": "pretrained: ImageNet weights, new head; scratch: same architecture, random weights"},
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={"help": "YAML/JSON mapping applied to the model config, e.g. '{drop_path_rate: 0.2}'"},
+    )
+    model_revision: str | None = field(default=None, metadata={"help": "Hub branch, tag or commit of the model"})
+    bn_momentum: float = field(
+        default=0.1,
+        metadata={"help": "PyTorch BatchNorm momentum replacing TF-style decays (MobileNetV2's 0.997), see docs"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.init not in ("pretrained", "scratch"):
+            raise ConfigError(f"init must be 'pretrained' or 'scratch', got {self.init!r}")
+        if isinstance(self.config_overrides, dict):  # a YAML mapping in the recipe
+            self.config_overrides = json.dumps(self.config_overrides)
+        if not 0.0 < self.bn_momentum <= 1.0:
+            raise ConfigError(f"bn_momentum must be in (0, 1], got {self.bn_momentum}")
+
+
+@dataclass
+class DataArguments:
+    """Where the images come from, and how they are augmented and balanced."""
+
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "folder written by DatasetDict.save_to_disk (scripts/build_dataset.py) or Hub id"}
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Hub data set configuration"})
+    dataset_revision: str | None = field(default=None, metadata={"help": "Hub data set revision"})
+    train_split: str = "train"
+    eval_split: str | None = field(default="validation", metadata={"help": "per-epoch evaluation split ('' = none)"})
+    test_split: str | None = field(default="test", metadata={"help": "final evaluation split ('' = none)"})
+    image_column: str = "image"
+    label_column: str = "label"
+    max_train_samples: int | None = field(default=None, metadata={"help": "truncate train (debugging)"})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "truncate validation/test (debugging)"})
+    augment: bool = field(default=True, metadata={"help": "random training augmentation (eval is always deterministic)"})
+    crop_scale_min: float = field(default=0.35, metadata={"help": "smallest area fraction of the random resized crop"})
+    rotation_degrees: float = field(default=15.0, metadata={"help": "small random rotation, +-degrees (plus 90-degree turns)"})
+    color_jitter: float = field(
+        default=0.1, metadata={"help": "colour jitter strength s: brightness/contrast x[1-s,1+s], hue +-s/10 turn"}
+    )
+    random_erasing: float = field(default=0.25, metadata={"help": "probability of one random-erasing rectangle"})
+    class_balance: Literal["none", "weighted_loss", "sampler"] = field(
+        default="none", metadata={"help": "imbalance: inverse-frequency loss weights, or a balanced sampler"}
+    )
+    report_dir: str | None = field(
+        default=None, metadata={"help": "where the test-split report (confusion matrix, ECE...) goes; default output_dir"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.class_balance not in ("none", "weighted_loss", "sampler"):
+            raise ConfigError(f"class_balance must be none, weighted_loss or sampler, got {self.class_balance!r}")
+        if not 0.0 < self.crop_scale_min <= 1.0:
+            raise ConfigError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
+        if not 0.0 <= self.color_jitter < 1.0:
+            raise ConfigError(f"color_jitter must be in [0, 1), got {self.color_jitter}")
+        if not 0.0 <= self.random_erasing <= 1.0:
+            raise ConfigError(f"random_erasing must be in [0, 1], got {self.random_erasing}")
+        self.eval_split = self.eval_split or None
+        self.test_split = self.test_split or None
+
+    def augment_config(self) -> AugmentConfig:
+        return AugmentConfig(
+            scale=(self.crop_scale_min, 1.0),
+            rotation=self.rotation_degrees,
+            color_jitter=self.color_jitter,
+            erasing=self.random_erasing,
+        )
+
+
+ARG_CLASSES = (ModelArguments, DataArguments, TrainingArguments)
+# Defaults that differ from TrainingArguments' own, for image classification with on-the-fly transforms.
+TRAINING_DEFAULTS: dict[str, Any] = {"remove_unused_columns": False, "output_dir": "outputs/train"}
+
+
+def _parser() -> HfArgumentParser:
+    parser = HfArgumentParser(ARG_CLASSES, allow_abbrev=False, prog="train.py")
+    parser.add_argument("--config", default=None, help="YAML recipe with default values (CLI flags override it)")
+    parser.set_defaults(**TRAINING_DEFAULTS)
+    return parser
+
+
+def known_fields() -> set[str]:
+    return {f.name for cls in ARG_CLASSES for f in dataclasses.fields(cls) if f.init}
+
+
+def _unknown(keys: list[str], where: str) -> ConfigError:
+    fields = known_fields()
+    lines = []
+    for key in keys:
+        close = difflib.get_close_matches(key, fields, n=2)
+        lines.append(f"'{key}'" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
+    return ConfigError(f"unknown {where}: {', '.join(lines)}. See docs/training.md or `train.py --help`.")
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """Read a YAML recipe: a flat mapping of argument names to values, unknown names rejected."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read recipe {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"recipe {path} must be a mapping of argument: value, got {type(data).__name__}")
+    unknown = sorted(set(data) - known_fields())
+    if unknown:
+        raise _unknown(unknown, f"key(s) in {path}")
+    return data
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    """Parse ``[--config recipe.yaml] [--field value ...]`` into the three argument dataclasses."""
+    argv = list(argv or [])
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--config", default=None)
+    known, _ = pre.parse_known_args(argv)
+    parser = _parser()
+    if known.config:
+        parser.set_defaults(**load_recipe(known.config))
+    try:
+        model_args, data_args, training_args, extra, remaining = parser.parse_args_into_dataclasses(
+            args=argv, return_remaining_strings=True, look_for_args_file=False
+        )
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid arguments: {exc}") from exc
+    if remaining:
+        flags = [r.lstrip("-").replace("-", "_") for r in remaining if r.startswith("--")]
+        raise _unknown(flags or remaining, "command-line argument(s)")
+    if not training_args.output_dir:
+        raise ConfigError("output_dir is required (in the recipe or as --output_dir)")
+    training_args.remove_unused_columns = False  # the image column must reach our transform
+    return model_args, data_args, training_args
+
+
+def _plain(value: Any) -> Any:
+    """Make a value YAML-safe (enums -> values, tuples -> lists, objects -> str)."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def resolved_args(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> dict:
+    """All arguments as one flat mapping (tokens left out), loadable again with ``--config``."""
+    out: dict[str, Any] = {}
+    out.update(dataclasses.asdict(model_args))
+    out.update(dataclasses.asdict(data_args))
+    defaults = TrainingArguments(output_dir=training_args.output_dir)
+    for f in dataclasses.fields(TrainingArguments):
+        if not f.init or f.name.endswith("_token") or f.name == "local_rank":
+            continue
+        # Only what differs from the defaults: keeps args.yaml readable and loadable across versions.
+        value = getattr(training_args, f.name)
+        if f.name == "output_dir" or _plain(value) != _plain(getattr(defaults, f.name)):
+            out[f.name] = _plain(value)
+    return {k: _plain(v) for k, v in out.items()}
+
+
+def save_args(path: str | Path, model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> Path:
+    """Write ``args.yaml`` (the resolved arguments) so a run can be repeated with ``--config``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(resolved_args(model_args, data_args, training_args), sort_keys=False)
+    path.write_text("# resolved arguments of this run; repeat it with: train.py --config args.yaml\n" + text)
+    return path

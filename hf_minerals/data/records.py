@@ -1,0 +1,114 @@
+"""One row of the data set before it is written: label, group, provenance and a pixel hash.
+
+Sources (folders, masks, the Hub) only *describe* rows; images are re-read and encoded when the
+split is written, so a set of large photomicrographs never sits in memory at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+from PIL import Image
+
+from hf_minerals.imageio import DEFAULT_MAX_PIXELS, load_image
+
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+#: Folder / Hub split names we accept for each canonical split.
+SPLIT_ALIASES: dict[str, str] = {
+    "train": "train", "training": "train",
+    "validation": "validation", "val": "validation", "valid": "validation", "dev": "validation",
+    "test": "test", "testing": "test",
+}
+
+
+class DataError(ValueError):
+    """Input that cannot make a usable data set; the message says what to fix."""
+
+
+@dataclass
+class Record:
+    """A future row. ``path`` (a file to re-read) or ``data`` (encoded bytes in memory) holds the pixels."""
+
+    label: str
+    group: str
+    source_path: str
+    digest: str
+    crop_box: list[int] = field(default_factory=list)
+    synthetic: bool = False
+    split_hint: str | None = None
+    path: str | None = None
+    data: bytes | None = None
+
+
+def features(class_names: list[str]) -> datasets.Features:
+    """The schema every hf-minerals data set shares (see TEAM.md)."""
+    return datasets.Features(
+        {
+            "image": datasets.Image(),
+            "label": datasets.ClassLabel(names=list(class_names)),
+            "group": datasets.Value("string"),
+            "source_path": datasets.Value("string"),
+            "crop_box": datasets.Sequence(datasets.Value("int32")),
+            "synthetic": datasets.Value("bool"),
+        }
+    )
+
+
+def pixel_digest(img: Image.Image) -> str:
+    """Content hash of the decoded 8-bit RGB pixels: equal for byte-identical files and lossless re-saves."""
+    h = hashlib.sha256(f"{img.size[0]}x{img.size[1]}:".encode())
+    h.update(img.tobytes())
+    return h.hexdigest()
+
+
+def _is_clean_rgb8(raw: bytes) -> bool:
+    """True when ``raw`` is a JPEG/PNG that decodes to 8-bit RGB as-is (no EXIF turn, no alpha, no 16-bit)."""
+    try:
+        img = Image.open(io.BytesIO(raw))
+    except Exception:  # noqa: BLE001 - anything odd is simply re-encoded
+        return False
+    if img.format not in ("JPEG", "PNG") or img.mode != "RGB" or "transparency" in img.info:
+        return False
+    if img.format == "PNG" and raw[24:25] != b"\x08":  # IHDR bit depth: Pillow reads 16-bit RGB as RGB
+        return False
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001
+        return False
+    return orientation in (1, None)
+
+
+def encode_png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=3)
+    return buf.getvalue()
+
+
+class RecordReader:
+    """Encodes records to image bytes, caching the last decoded source so patches of one photo decode once."""
+
+    def __init__(self, max_pixels: int = DEFAULT_MAX_PIXELS):
+        self.max_pixels = max_pixels
+        self._key: str | None = None
+        self._img: Image.Image | None = None
+
+    def _decoded(self, rec: Record) -> Image.Image:
+        key = rec.path or rec.source_path
+        if key != self._key:
+            self._img = load_image(rec.path if rec.path else rec.data, max_pixels=self.max_pixels)
+            self._key = key
+        assert self._img is not None
+        return self._img
+
+    def encode(self, rec: Record) -> bytes:
+        """Original bytes for clean 8-bit RGB JPEG/PNG files, lossless PNG of the decoded pixels otherwise."""
+        if not rec.crop_box:
+            raw = rec.data if rec.data is not None else Path(rec.path).read_bytes()
+            if _is_clean_rgb8(raw):
+                return raw
+            return encode_png(load_image(raw, max_pixels=self.max_pixels))
+        return encode_png(self._decoded(rec).crop(tuple(rec.crop_box)))

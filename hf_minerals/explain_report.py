@@ -1,0 +1,170 @@
+"""``hf-minerals explain``: overlays per image x model x method and the side-by-side grid figure.
+
+The grid is the paper's CAM figure: rows are images; columns are methods (one model) or models
+(several ``--model``), each cell captioned with the predicted mineral and its probability.
+
+    python scripts/explain.py --model outputs/quickstart/model --images a.png b.png \\
+        --methods gradcam,integrated_gradients,occlusion --output outputs/explain
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from tqdm import tqdm
+
+from .explain import METHODS, Explainer, attribute, model_view, overlay
+from .imageio import ImageLoadError, load_image
+
+TITLES = {"gradcam": "Grad-CAM", "guided_gradcam": "Guided Grad-CAM",
+          "integrated_gradients": "Integrated Gradients", "occlusion": "Occlusion"}
+
+
+@dataclass
+class Cell:
+    """One rendered map: which image, model and method, what the model predicted, where it was saved."""
+
+    image: str
+    model: str
+    method: str
+    label: str
+    probability: float
+    target: str
+    overlay: Image.Image
+    path: str
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "x"
+
+
+def _model_name(model_id: str) -> str:
+    p = Path(model_id)
+    return p.parent.name + "/" + p.name if p.name == "model" and p.parent.name else p.name or model_id
+
+
+def caption(img: Image.Image, text: str) -> Image.Image:
+    """The image with a caption strip underneath (readable whatever the map's colours)."""
+    font = ImageFont.load_default(size=max(11, img.width // 16))
+    pad = 4
+    h = font.getbbox("Ag")[3] + 2 * pad
+    out = Image.new("RGB", (img.width, img.height + h), "white")
+    out.paste(img, (0, 0))
+    ImageDraw.Draw(out).text((pad, img.height + pad), text, fill="black", font=font)
+    return out
+
+
+def explain_files(models: list[str], images: list[str], methods: list[str], output: Path, *,
+                  target: str | None = None, alpha: float = 0.5, **opts: Any) -> tuple[list[Cell], dict]:
+    """Write one captioned overlay per image x model x method; return the cells and the views."""
+    from .predict import Predictor
+
+    output.mkdir(parents=True, exist_ok=True)
+    loaded: dict[str, Image.Image] = {}
+    for src in images:
+        try:
+            loaded[src] = load_image(src)
+        except ImageLoadError as exc:
+            print(f"skipping {src}: {exc.reason}", file=sys.stderr)
+    if not loaded:
+        raise SystemExit("explain: no usable image among --images")
+    cells: list[Cell] = []
+    views: dict[str, np.ndarray] = {}
+    bar = tqdm(total=len(models) * len(methods) * len(loaded), desc="explain", unit="map")
+    for mid in models:
+        predictor = Predictor.from_pretrained(mid)
+        name = _model_name(mid)
+        imgs = list(loaded.values())
+        # Grad-CAM + probabilities in one pass; the other methods explain the same (predicted) class.
+        ex = Explainer(predictor).explain(imgs, target=target)
+        targets = [predictor.labels[int(np.argmax(p))] for p in ex.probs] if target is None else [target] * len(imgs)
+        pixel_values = predictor.preprocess(imgs)
+        for method in methods:
+            maps = ex.maps if method == "gradcam" else attribute(predictor, pixel_values, targets, method, **opts)
+            for k, src in enumerate(loaded):
+                view = model_view(imgs[k], predictor.data_config)
+                views.setdefault(src, view)
+                pred = ex.predictions[k]
+                text = f"{pred.label} {pred.score:.2f}" + ("" if target is None else f" | map for {target}")
+                ov = overlay(view, maps[k], alpha=alpha)
+                path = output / f"{_slug(Path(src).stem)}__{_slug(name)}__{method}.png"
+                caption(ov, f"{TITLES[method]}: {text}").save(path)
+                cells.append(Cell(src, name, method, pred.label, float(pred.score), targets[k], ov, str(path)))
+                bar.update()
+    bar.close()
+    return cells, views
+
+
+def grid_figure(cells: list[Cell], views: dict, path: Path, by: str = "method") -> Path:
+    """Rows: images; columns: the input, then each method (``by='method'``) or model x method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(dict.fromkeys(c.image for c in cells))
+    cols = list(dict.fromkeys((c.model, c.method) for c in cells))
+    lookup = {(c.image, c.model, c.method): c for c in cells}
+    fig, axes = plt.subplots(len(rows), len(cols) + 1, figsize=(2.4 * (len(cols) + 1), 2.6 * len(rows)), squeeze=False)
+    for r, img in enumerate(rows):
+        axes[r, 0].imshow(views[img])
+        axes[r, 0].set_xlabel(Path(img).name[:28], fontsize=8)
+        if r == 0:
+            axes[r, 0].set_title("input (model view)", fontsize=9)
+        for c, (model, method) in enumerate(cols, start=1):
+            cell = lookup.get((img, model, method))
+            ax = axes[r, c]
+            if cell is not None:
+                ax.imshow(cell.overlay)
+                ax.set_xlabel(f"{cell.label} {cell.probability:.2f}", fontsize=9)
+            if r == 0:
+                ax.set_title(TITLES[method] if by == "method" else f"{model}\n{TITLES[method]}", fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    synthetic = any("synthetic" in Path(i).name.lower() for i in rows)
+    fig.suptitle("Attribution maps (red = more important)" + (" - SYNTHETIC images" if synthetic else ""), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="explain.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", required=True, help="model folder or Hub id (repeat to compare models)")
+    parser.add_argument("--images", nargs="+", required=True, help="image files")
+    parser.add_argument("--methods", default="gradcam", help=f"comma-separated, from {','.join(METHODS)}")
+    parser.add_argument("--output", default="outputs/explain", help="folder for overlays, grid.png, explain.json")
+    parser.add_argument("--target", default=None, help="explain this class instead of the predicted one")
+    parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the heat map")
+    parser.add_argument("--n-steps", type=int, default=32, help="integrated gradients: path steps")
+    parser.add_argument("--noise-tunnel", action="store_true", help="integrated gradients: smooth with a NoiseTunnel")
+    parser.add_argument("--baseline", choices=("mean", "black"), default="mean", help="IG / occlusion reference image")
+    args = parser.parse_args(argv)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        parser.error(f"unknown method(s) {bad}; choose from {','.join(METHODS)}")
+    out = Path(args.output)
+    opts = {"n_steps": args.n_steps, "noise_tunnel": args.noise_tunnel, "baseline": args.baseline}
+    cells, views = explain_files(args.model, args.images, methods, out, target=args.target, alpha=args.alpha, **opts)
+    grid = grid_figure(cells, views, out / "grid.png", by="model" if len(args.model) > 1 else "method")
+    summary = {
+        "grid": str(grid),
+        "models": args.model,
+        "methods": methods,
+        "maps": [{k: getattr(c, k) for k in ("image", "model", "method", "label", "probability", "target", "path")}
+                 for c in cells],
+    }
+    (out / "explain.json").write_text(json.dumps(summary, indent=2))
+    print(f"wrote {len(cells)} overlays and {grid} (index: {out / 'explain.json'})")
+    return summary

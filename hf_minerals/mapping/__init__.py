@@ -1,0 +1,15 @@
+"""Whole-section mapping: tiles streamed from any-size images -> mineral map, overlay, modal abundance.
+
+See docs/mapping.md. ``hf-minerals map --model M --image BIG --tile 224 --output DIR``.
+"""
+
+from .command import main
+from .core import BACKGROUND, SectionMap, luma, map_section, modal_abundance
+from .outputs import write_outputs
+from .sources import ArraySource, SectionSource, open_section
+from .tiles import TileGrid, axis_tiles
+
+__all__ = [
+    "BACKGROUND", "ArraySource", "SectionMap", "SectionSource", "TileGrid", "axis_tiles", "luma", "main",
+    "map_section", "modal_abundance", "open_section", "write_outputs",
+]

@@ -1,0 +1,186 @@
+"""Whole-section mapping: stream tiles through the predictor, account area exactly, keep a small canvas.
+
+Background rule (reflected light: gangue, resin and pits reflect < ~6 %, ore minerals > ~15 %): a pixel
+is *dark* when its luma (0.299 R + 0.587 G + 0.114 B, 0-255) is below ``background_luma``. A tile whose
+owned area holds less than ``min_ore_share`` bright pixels is a background tile: it is not classified
+and all its pixels count as gangue/background. In a classified tile the bright pixels take the tile's
+answer (a mineral, or ``unknown`` under the calibrated threshold) and the dark ones count as
+gangue/background. So modal abundance is measured in pixels, not whole tiles.
+
+Memory: one band of ``tile`` rows x image width (x3 bytes) + one batch of tiles + the display canvas
+(at most ``canvas_max_side`` px a side), whatever the image size.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..predict import UNKNOWN, Predictor
+from .sources import ArraySource, SectionSource
+from .tiles import TileGrid
+
+BACKGROUND = "background"
+#: Tile status codes in ``SectionMap.status``.
+STATUS_BACKGROUND, STATUS_MINERAL, STATUS_UNKNOWN = 0, 1, 2
+DEFAULT_BACKGROUND_LUMA = 105
+DEFAULT_MIN_ORE_SHARE = 0.02
+
+
+@dataclass
+class SectionMap:
+    """Everything one mapping run found; ``abundance`` is the modal-abundance table."""
+
+    width: int
+    height: int
+    grid: TileGrid
+    labels: list[str]
+    probs: np.ndarray  # (N, C) float32 calibrated probabilities; NaN rows for background tiles
+    status: np.ndarray  # (N,) uint8: 0 background, 1 mineral, 2 unknown
+    label_index: np.ndarray  # (N,) int16: argmax class, -1 for background tiles
+    bright_px: np.ndarray  # (N,) bright pixels in the tile's owned area
+    owned_px: np.ndarray  # (N,) owned pixels
+    canvas_scale: int  # image px per canvas px
+    thumbnail: np.ndarray  # (h, w, 3) uint8 downsampled photomicrograph
+    canvas_tile: np.ndarray  # (h, w) int32 tile index owning each canvas pixel
+    canvas_bright: np.ndarray  # (h, w) bool bright (ore) pixels on the canvas
+    settings: dict[str, Any] = field(default_factory=dict)
+    timing: dict[str, float] = field(default_factory=dict)
+    abundance: dict[str, Any] = field(default_factory=dict)
+
+    def tile_names(self) -> list[str]:
+        """Answer per tile: a mineral, ``unknown`` or ``background``."""
+        return [BACKGROUND if s == STATUS_BACKGROUND else UNKNOWN if s == STATUS_UNKNOWN else self.labels[i]
+                for s, i in zip(self.status, self.label_index)]
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma (0-255, uint8) of an (..., 3) uint8 array, in integer arithmetic."""
+    r, g, b = (rgb[..., i].astype(np.uint16) for i in range(3))
+    return ((77 * r + 150 * g + 29 * b) >> 8).astype(np.uint8)
+
+
+def _downsample(block: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Box-filter resize of an (h, w[, 3]) uint8 block to (height, width)."""
+    h, w = size
+    if block.shape[:2] == (h, w):
+        return block
+    return np.asarray(Image.fromarray(block).resize((w, h), Image.Resampling.BOX))
+
+
+def map_section(
+    predictor: Predictor,
+    source: SectionSource | np.ndarray,
+    *,
+    tile: int = 224,
+    stride: int | None = None,
+    background_luma: int = DEFAULT_BACKGROUND_LUMA,
+    min_ore_share: float = DEFAULT_MIN_ORE_SHARE,
+    canvas_max_side: int = 1600,
+    progress: bool = True,
+) -> SectionMap:
+    """Classify every non-background tile of ``source`` and account its area (see module docstring)."""
+    from tqdm.auto import tqdm
+
+    src = ArraySource(source) if isinstance(source, np.ndarray) else source
+    W, H = src.width, src.height
+    tile_eff = min(tile, W, H)  # an image smaller than a tile is one (smaller) tile, never padded
+    stride_eff = min(stride or tile, tile_eff)
+    grid = TileGrid.build(W, H, tile_eff, stride_eff)
+    rows, cols = grid.shape
+    n, c = len(grid), len(predictor.labels)
+    scale = max(1, -(-max(W, H) // canvas_max_side))
+    ch, cw = -(-H // scale), -(-W // scale)
+    out = SectionMap(
+        W, H, grid, list(predictor.labels), np.full((n, c), np.nan, np.float32), np.zeros(n, np.uint8),
+        np.full(n, -1, np.int16), np.zeros(n, np.int64), np.zeros(n, np.int64), scale,
+        np.zeros((ch, cw, 3), np.uint8), np.zeros((ch, cw), np.int32), np.zeros((ch, cw), bool),
+        settings={"tile": tile_eff, "stride": stride_eff, "background_luma": background_luma,
+                  "min_ore_share": min_ore_share, "unknown_threshold": predictor.unknown_threshold,
+                  "temperature": predictor.temperature, "source": src.kind},
+    )
+    xs, ys = grid.xs, grid.ys
+    pending: list[torch.Tensor] = []
+    pending_idx: list[int] = []
+    t_model = t_read = 0.0
+    t_start = time.perf_counter()
+
+    def flush() -> None:
+        nonlocal t_model
+        t0 = time.perf_counter()
+        logits = predictor.logits(predictor.preprocess(torch.stack(pending)))
+        out.probs[pending_idx] = predictor.probabilities(logits)
+        t_model += time.perf_counter() - t0
+        pending.clear()
+        pending_idx.clear()
+
+    bar = tqdm(total=n, unit="tile", desc="map", disable=not progress)
+    for r in range(rows):
+        t0 = time.perf_counter()
+        y0 = int(ys.starts[r])
+        band = src.read_rows(y0, y0 + tile_eff)
+        t_read += time.perf_counter() - t0
+        band_t = torch.from_numpy(np.require(band, requirements="W")).permute(2, 0, 1)
+        oy0, oy1 = int(ys.own_start[r]) - y0, int(ys.own_end[r]) - y0
+        cy0, cy1 = int(ys.own_start[r]) // scale, -(-int(ys.own_end[r]) // scale)
+        for col in range(cols):
+            i = r * cols + col
+            x0 = int(xs.starts[col])
+            ox0, ox1 = int(xs.own_start[col]), int(xs.own_end[col])
+            own_bright = luma(band[oy0:oy1, ox0:ox1]) >= background_luma
+            out.owned_px[i] = own_bright.size
+            out.bright_px[i] = int(own_bright.sum())
+            cx0, cx1 = ox0 // scale, -(-ox1 // scale)
+            size = (cy1 - cy0, cx1 - cx0)
+            out.thumbnail[cy0:cy1, cx0:cx1] = _downsample(band[oy0:oy1, ox0:ox1], size)
+            out.canvas_bright[cy0:cy1, cx0:cx1] = _downsample(own_bright.astype(np.uint8) * 255, size) >= 128
+            out.canvas_tile[cy0:cy1, cx0:cx1] = i
+            if out.bright_px[i] >= min_ore_share * out.owned_px[i] and out.bright_px[i] > 0:
+                pending.append(band_t[:, :, x0 : x0 + tile_eff])
+                pending_idx.append(i)
+                if len(pending) == predictor.batch_size:
+                    flush()
+        bar.update(cols)
+    if pending:
+        flush()
+    bar.close()
+
+    classified = ~np.isnan(out.probs[:, 0])
+    out.label_index[classified] = out.probs[classified].argmax(1)
+    out.status[classified] = STATUS_MINERAL
+    if predictor.unknown_threshold is not None:
+        conf = np.ones(n, np.float32)
+        conf[classified] = out.probs[classified].max(1)
+        out.status[classified & (conf < predictor.unknown_threshold)] = STATUS_UNKNOWN
+    out.timing = {"total_s": time.perf_counter() - t_start, "model_s": t_model, "read_s": t_read,
+                  "tiles": n, "tiles_classified": int(classified.sum())}
+    out.abundance = modal_abundance(out)
+    return out
+
+
+def modal_abundance(m: SectionMap) -> dict[str, Any]:
+    """Area % per phase over the whole image (exact pixel counts) and over ore pixels only."""
+    total = m.width * m.height
+    if int(m.owned_px.sum()) != total:
+        raise AssertionError(f"tile ownership covers {int(m.owned_px.sum())} px, image has {total}")
+    rows: list[dict[str, Any]] = []
+    mineral = m.status == STATUS_MINERAL
+    dark = int((m.owned_px - np.where(m.status == STATUS_BACKGROUND, 0, m.bright_px)).sum())
+    for k, name in enumerate(m.labels):
+        sel = mineral & (m.label_index == k)
+        rows.append({"phase": name, "kind": "mineral", "pixels": int(m.bright_px[sel].sum()), "tiles": int(sel.sum())})
+    unk = m.status == STATUS_UNKNOWN
+    rows.append({"phase": UNKNOWN, "kind": "unknown", "pixels": int(m.bright_px[unk].sum()), "tiles": int(unk.sum())})
+    rows.append({"phase": BACKGROUND, "kind": "gangue/background", "pixels": dark,
+                 "tiles": int((m.status == STATUS_BACKGROUND).sum())})
+    ore = total - dark
+    for row in rows:
+        row["area_percent"] = 100.0 * row["pixels"] / total
+        row["ore_percent"] = (100.0 * row["pixels"] / ore if ore else 0.0) if row["kind"] != "gangue/background" else None
+    assert sum(r["pixels"] for r in rows) == total
+    return {"total_pixels": total, "ore_pixels": ore, "tiles_total": len(m.status), "phases": rows}

@@ -1,0 +1,132 @@
+"""Polishing: the surface a reflected-light microscope actually sees.
+
+Scratches run straight across soft phases and vanish on hard ones (pyrite, arsenopyrite, quartz);
+hard grains stand proud (relief), so a dark shadow line rims them on the soft side and a thin bright
+Kalb line on the hard side; pits are black with a bright wall. Plus fine texture, slow mottling and
+the internal reflections of transparent phases (sphalerite, quartz, carbonate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from ..minerals import CODE_OF
+from .fields import gauss_noise, smooth_noise
+from .layout import Grain, Layout, Scratch, rasterize, scratch_map
+from .optics import HARDNESS, SCRATCH_SUSCEPTIBILITY
+
+
+def make_scratches(rng: np.random.Generator, x0: float, y0: float, w: float, h: float, density: float) -> list[Scratch]:
+    """Polishing scratches in a window: one dominant family (last polishing direction) plus strays.
+
+    ``density`` is the expected number of scratches per 100 px of window diagonal.
+    """
+    diag = float(np.hypot(w, h))
+    n = int(rng.poisson(density * diag / 100))
+    main = rng.uniform(0, np.pi)
+    out = []
+    for _ in range(n):
+        a = main + rng.normal(0, 0.12) if rng.random() < 0.7 else rng.uniform(0, np.pi)
+        c = np.array([x0 + rng.uniform(0, w), y0 + rng.uniform(0, h)])
+        length = diag * rng.uniform(0.3, 1.2)
+        t = np.linspace(-0.5, 0.5, 5)[:, None] * length
+        pts = c + t * np.array([np.cos(a), np.sin(a)])
+        if rng.random() < 0.3:  # slightly curved (rotating lap)
+            pts += (t**2 / length * rng.uniform(-0.15, 0.15)) * np.array([-np.sin(a), np.cos(a)])
+        width = 1.0 if rng.random() < 0.85 else float(rng.uniform(1.5, 2.5))
+        out.append(Scratch(pts, width, float(rng.uniform(0.2, 0.6))))
+    return out
+
+
+@dataclass
+class Surface:
+    """Per-pixel description of a polished window, before the lamp and camera act on it."""
+
+    idx: np.ndarray  # (h, w) int32 index into ``grains``
+    grains: list[Grain]
+    mask: np.ndarray  # (h, w) uint8 label codes
+    twin: np.ndarray | None  # (h, w) bool: pixel lies in an alternate twin lamella
+    shade: np.ndarray  # (h, w) float32 multiplicative: texture x scratches x relief
+    glow: np.ndarray | None  # (h, w) float32 internal-reflection strength
+    rim: tuple[np.ndarray, np.ndarray] | None  # (rows, cols) of pit-wall pixels (they scatter light back)
+    scratch: np.ndarray | None  # (h, w) float32 scratch depth as drawn (before phase susceptibility)
+
+    def instances(self) -> np.ndarray:
+        """(h, w) int32 grain instance ids: 0 is the matrix; zoning/twin features keep their host's id."""
+        where = {id(g): i for i, g in enumerate(self.grains)}
+        lut = np.array([where.get(id(g.host), i) if g.host is not None and g.host.phase == g.phase else i
+                        for i, g in enumerate(self.grains)], np.int32)
+        return lut[self.idx]
+
+
+def _lut(grains: list[Grain], fn, dtype=np.float32) -> np.ndarray:
+    return np.array([fn(g) for g in grains], dtype=dtype)
+
+
+def _twins(idx: np.ndarray, grains: list[Grain], x0: int, y0: int) -> np.ndarray | None:
+    """Bent polysynthetic twin lamellae: stripes across the grain with a slow sinusoidal bend."""
+    has = _lut(grains, lambda g: g.lamellae is not None, bool)
+    if not has.any():
+        return None
+    on = has[idx]
+    ys, xs = np.nonzero(on)
+    if not len(ys):
+        return None
+    lam = np.array([g.lamellae or (0, 1, 0, 0) for g in grains], np.float32)
+    gi = idx[ys, xs]
+    a, period, duty, bend = lam[gi].T
+    X, Y = xs.astype(np.float32) + np.float32(x0), ys.astype(np.float32) + np.float32(y0)
+    ca, sa = np.cos(a), np.sin(a)
+    u = X * ca + Y * sa
+    v = Y * ca - X * sa
+    u = u + bend * np.sin(v / (3 * period + 1))
+    twin = np.zeros(idx.shape, bool)
+    twin[ys, xs] = np.mod(u / period + gi * np.float32(0.37), 1.0) < duty
+    return twin
+
+
+def surface(layout: Layout, x0: int, y0: int, w: int, h: int, seed: int,
+            noise_origin: tuple[int, int] = (0, 0)) -> Surface:
+    """Rasterise and polish the window at (x0, y0) of size w x h (noise addressed from ``noise_origin``)."""
+    nx, ny = x0 - noise_origin[0], y0 - noise_origin[1]
+    idx, grains = rasterize(layout, x0, y0, w, h)
+    mask = _lut(grains, lambda g: g.code, np.uint8)[idx]
+
+    # fine polish texture (~1 %) and slow mottling (~1.5 %)
+    shade = 1 + 0.01 * gauss_noise(seed, 1, nx, ny, w, h)[..., 0] + 0.015 * smooth_noise(seed, 2, nx, ny, w, h, 24)
+
+    # scratches: soft phases only, depth scaled by the phase's susceptibility
+    sm = scratch_map(layout, x0, y0, w, h)
+    if sm is not None:
+        susc = _lut(grains, lambda g: SCRATCH_SUSCEPTIBILITY.get(g.phase, 0.3))[idx]
+        shade *= 1 - sm * susc
+
+    # relief: hard grains stand proud; shadow on the soft side, bright Kalb line on the hard side
+    hard8 = _lut(grains, lambda g: 60 * np.log10(max(HARDNESS.get(g.phase, 100.0), 10.0)), np.uint8)[idx]
+    blurred = np.asarray(Image.fromarray(hard8).filter(ImageFilter.BoxBlur(2)), np.float32)
+    rel = (blurred - hard8) / np.float32(60)
+    shade *= 1 - 0.25 * np.clip(rel, 0, None) + 0.10 * np.clip(-rel, 0, None)
+
+    # internal reflections: sparse diffuse glows inside transparent phases
+    strength = _lut(grains, lambda g: g.internal)
+    glow = None
+    if strength.any():
+        s = strength[idx]
+        if s.any():
+            glow = s * np.clip(smooth_noise(seed, 3, nx, ny, w, h, 5) * 1.4 - 1.6, 0, None)
+            glow = glow if glow.any() else None
+
+    # pit walls scatter light back: bright rim just inside pits
+    rim = None
+    pit = mask == CODE_OF["pit"]
+    if pit.any():
+        inner = pit.copy()  # 4-neighbour erosion
+        inner[1:] &= pit[:-1]
+        inner[:-1] &= pit[1:]
+        inner[:, 1:] &= pit[:, :-1]
+        inner[:, :-1] &= pit[:, 1:]
+        rim = np.nonzero(pit & ~inner)
+    return Surface(idx, grains, mask, _twins(idx, grains, x0, y0), shade.astype(np.float32), glow, rim, sm)

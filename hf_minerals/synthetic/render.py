@@ -1,0 +1,191 @@
+"""Public rendering entry points: one labelled field of view, or a whole section (optionally tile by tile)."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..minerals import ALL_SYNTHETIC_MINERALS, MASK_CODES
+from . import scene as sc
+from .imaging import Imaging, expose, jpeg
+from .layout import Layout
+from .polish import surface
+from .shifts import sample_imaging
+
+GENERATOR_VERSION = "1"
+CELL = 512  # section layout cell (px); grains stay within 2 cells of their own
+MAX_PIXELS = 30_000 * 30_000
+
+
+@dataclass
+class Scene:
+    """A rendered synthetic photomicrograph: ``image`` (H, W, 3) uint8 sRGB, ``mask`` (H, W) uint8
+    label codes (``minerals.MASK_CODES``) and JSON-able ``meta`` (always ``"synthetic": True``)."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    meta: dict = field(default_factory=dict)
+    #: Auxiliary ground truth of single scenes: ``instances`` (H, W) int32 grain ids (0 = matrix) and
+    #: ``scratches`` (H, W) float32 scratch depth as drawn, before each phase's susceptibility.
+    layers: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _salt(text: str) -> int:
+    return zlib.crc32(text.encode())
+
+
+def phase_fractions(mask: np.ndarray) -> dict[str, float]:
+    counts = np.bincount(mask.ravel(), minlength=256)
+    total = float(mask.size)
+    return {MASK_CODES.get(int(c), str(int(c))): round(float(counts[c]) / total, 6) for c in np.nonzero(counts)[0]}
+
+
+def _render_window(lay: Layout, im: Imaging, x0: int, y0: int, w: int, h: int, frame: tuple[int, int],
+                   seed: int, local_noise: bool = False, layers: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Render a window with enough margin for the blurs; ``local_noise`` addresses noise from the
+    window's own corner (cheaper for a single scene; sections need absolute addressing)."""
+    m = im.blur_margin()
+    origin = (x0 - m, y0 - m) if local_noise else (0, 0)
+    surf = surface(lay, x0 - m, y0 - m, w + 2 * m, h + 2 * m, seed, origin)
+    img = expose(surf, im, x0 - m, y0 - m, frame[0], frame[1], seed, origin)
+    if layers is not None:
+        layers["instances"] = np.ascontiguousarray(surf.instances()[m : m + h, m : m + w])
+        sm = surf.scratch if surf.scratch is not None else np.zeros_like(surf.shade)
+        layers["scratches"] = np.ascontiguousarray(sm[m : m + h, m : m + w])
+    return img[m : m + h, m : m + w], surf.mask[m : m + h, m : m + w]
+
+
+def render_scene(mineral: str, size: int = 224, seed: int = 0, shift: str | None = None) -> Scene:
+    """One ``size`` x ``size`` field of view dominated by ``mineral``; same arguments, same bytes."""
+    if mineral not in ALL_SYNTHETIC_MINERALS:
+        raise ValueError(f"unknown mineral {mineral!r}; choose from {list(ALL_SYNTHETIC_MINERALS)}")
+    if not 16 <= size <= 4096:
+        raise ValueError(f"size must be in [16, 4096] px, got {size}")
+    salt = _salt(mineral)
+    rng_scene = np.random.default_rng([seed, salt, 0])
+    rng_img = np.random.default_rng([seed, salt, 1])
+    lo, hi = sc.FIELD_UM[mineral]
+    field_um = float(np.exp(rng_scene.uniform(np.log(lo), np.log(hi))))
+    im = sample_imaging(rng_img, field_um, shift)
+    lay = sc.compose_scene(mineral, size, rng_scene, im)
+    noise_seed = int(rng_img.integers(2**31))
+    layers: dict[str, np.ndarray] = {}
+    img, mask = _render_window(lay, im, 0, 0, size, size, (size, size), noise_seed, local_noise=True, layers=layers)
+    img = jpeg(img, im.jpeg_quality)
+    meta = {
+        "synthetic": True,
+        "generator": f"hf_minerals.synthetic v{GENERATOR_VERSION}",
+        "kind": "scene",
+        "label": mineral,
+        "seed": int(seed),
+        "shift": shift,
+        "width": size,
+        "height": size,
+        "um_per_px": round(im.field_um / size, 4),
+        "imaging": im.to_dict(),
+        "phase_fractions": phase_fractions(mask),
+        "n_grains": len(lay.grains),
+        "n_scratches": len(lay.scratches),
+    }
+    return Scene(np.ascontiguousarray(img), np.ascontiguousarray(mask), meta, layers)
+
+
+# ----------------------------------------------------------------------------- sections
+class _SectionLayout:
+    """Cell-addressed layout of an unbounded section; cells are composed on demand and cached."""
+
+    def __init__(self, seed: int, classes: tuple[str, ...], im: Imaging, um_per_px: float, matrix) -> None:
+        self.seed, self.classes, self.im, self.upp, self.matrix = seed, classes, im, um_per_px, matrix
+        self.cache: dict[tuple[int, int], list] = {}
+
+    def cell(self, cx: int, cy: int) -> list:
+        key = (cx, cy)
+        if key not in self.cache:
+            self.cache[key] = sc.compose_cell(self.seed, cx, cy, CELL, self.classes, self.im, self.upp, self.matrix)
+        return self.cache[key]
+
+    def window(self, x0: int, y0: int, w: int, h: int) -> Layout:
+        items = []
+        for cy in range((y0 // CELL) - 2, (y0 + h) // CELL + 3):
+            for cx in range((x0 // CELL) - 2, (x0 + w) // CELL + 3):
+                items += self.cell(cx, cy)
+        items.sort(key=lambda it: it[0])  # stable: global (z, cell row, cell col, order) ordering
+        lay = Layout(matrix=self.matrix)
+        for _, gs, fs, ss in items:
+            lay.grains += gs
+            lay.features += fs
+            lay.scratches += ss
+        return lay
+
+    def forget_above(self, cy_min: int) -> None:
+        for k in [k for k in self.cache if k[1] < cy_min]:
+            del self.cache[k]
+
+
+def _section_setup(width: int, height: int, seed: int, classes, shift):
+    if width < 16 or height < 16 or width * height > MAX_PIXELS:
+        raise ValueError(f"section size {width}x{height} out of range (16 px .. {MAX_PIXELS} pixels)")
+    classes = tuple(classes or ALL_SYNTHETIC_MINERALS)
+    bad = [c for c in classes if c not in ALL_SYNTHETIC_MINERALS]
+    if bad:
+        raise ValueError(f"unknown classes {bad}; choose from {list(ALL_SYNTHETIC_MINERALS)}")
+    rng = np.random.default_rng([seed, _salt("section"), 1])
+    frame_um = float(rng.uniform(1800, 3500)) * width / 3396  # 5x objective on a 3396-px camera
+    im = sample_imaging(rng, frame_um, shift)
+    matrix = sc.make_matrix(np.random.default_rng([seed, _salt("section"), 2]))
+    if matrix.phase == "resin":
+        matrix = sc.make_matrix(np.random.default_rng([seed, _salt("section"), 3]))
+    return classes, im, _SectionLayout(seed, classes, im, im.field_um / width, matrix), int(rng.integers(2**31))
+
+
+def render_section_tiles(width: int, height: int, seed: int = 0, classes=None, shift: str | None = None,
+                         tile: int = 1024, jpeg_per_tile: bool = True) -> Iterator[tuple[int, int, Scene]]:
+    """Yield ``(x0, y0, Scene)`` tiles of a ``width`` x ``height`` section, row by row.
+
+    Memory stays bounded by the tile size, so mosaics of 20k x 20k px work. Tiles join seamlessly and
+    equal the same window of :func:`render_section` (JPEG, if the shift asks for it, is applied per tile
+    here and once over the whole image there).
+    """
+    if tile < 64:
+        raise ValueError("tile must be >= 64 px")
+    classes, im, layout, noise_seed = _section_setup(width, height, seed, classes, shift)
+    for y0 in range(0, height, tile):
+        layout.forget_above(y0 // CELL - 3)
+        for x0 in range(0, width, tile):
+            w, h = min(tile, width - x0), min(tile, height - y0)
+            lay = layout.window(x0 - 64, y0 - 64, w + 128, h + 128)
+            img, mask = _render_window(lay, im, x0, y0, w, h, (width, height), noise_seed)
+            meta = {"synthetic": True, "kind": "section_tile", "x0": x0, "y0": y0, "seed": int(seed), "shift": shift}
+            yield x0, y0, Scene(jpeg(img, im.jpeg_quality) if jpeg_per_tile else img, mask, meta)
+
+
+def render_section(width: int, height: int, seed: int = 0, classes=None, shift: str | None = None) -> Scene:
+    """A whole-section image with many grains of several minerals and its full label mask."""
+    classes, im, _, _ = _section_setup(width, height, seed, classes, shift)
+    image = np.empty((height, width, 3), np.uint8)
+    mask = np.empty((height, width), np.uint8)
+    for x0, y0, part in render_section_tiles(width, height, seed, classes, shift, 1024, jpeg_per_tile=False):
+        h, w = part.mask.shape
+        image[y0 : y0 + h, x0 : x0 + w] = part.image
+        mask[y0 : y0 + h, x0 : x0 + w] = part.mask
+    image = jpeg(image, im.jpeg_quality)
+    meta = {
+        "synthetic": True,
+        "generator": f"hf_minerals.synthetic v{GENERATOR_VERSION}",
+        "kind": "section",
+        "seed": int(seed),
+        "shift": shift,
+        "classes": list(classes),
+        "width": width,
+        "height": height,
+        "um_per_px": round(im.field_um / width, 4),
+        "imaging": im.to_dict(),
+        "phase_fractions": phase_fractions(mask),
+    }
+    return Scene(image, mask, meta)
+
+
+__all__ = ["Scene", "render_scene", "render_section", "render_section_tiles"]

@@ -1,0 +1,240 @@
+"""Composition: which grains go where, with realistic associations; the labelled mineral dominates.
+
+A classification scene is one field of view around a labelled mineral with intruding neighbours
+(gold in pyrite, chalcopyrite filling pyrite fractures, stibnite in quartz ...). A section is the same
+vocabulary laid out cell by cell (each cell from its own seeded generator) so that any window of an
+arbitrarily large section can be rendered on its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..minerals import CODE_OF
+from . import habits
+from .imaging import Imaging
+from .layout import Grain, Layout, rasterize
+from .optics import sample_reflectance
+from .polish import make_scratches
+
+#: Grain diameters in micrometres (log-uniform), MINERAL_OPTICS.md section 4.
+SIZE_UM: dict[str, tuple[float, float]] = {
+    "pyrite": (40, 600), "arsenopyrite": (30, 300), "gold": (5, 60), "stibnite": (150, 1500),
+    "chalcopyrite": (80, 700), "galena": (80, 600), "sphalerite": (100, 800),
+}
+#: Field-of-view width (um) typical of photomicrographs of each class (gold is shot at high power).
+FIELD_UM: dict[str, tuple[float, float]] = {
+    "pyrite": (400, 1500), "arsenopyrite": (250, 900), "gold": (80, 300), "stibnite": (600, 2200),
+    "chalcopyrite": (300, 1200), "galena": (250, 900), "sphalerite": (300, 1200),
+}
+#: Neighbours that intrude into a scene of the key mineral: (kind, probability).
+ASSOCIATIONS: dict[str, list[tuple[str, float]]] = {
+    "pyrite": [("gold_in_host", 0.3), ("fill:chalcopyrite", 0.3), ("fill:gold", 0.1), ("fill:galena", 0.1),
+               ("arsenopyrite", 0.25), ("chalcopyrite", 0.25), ("sphalerite", 0.1), ("quartz_crystals", 0.3)],
+    "arsenopyrite": [("pyrite", 0.5), ("gold_in_host", 0.25), ("stibnite", 0.05), ("quartz_crystals", 0.3)],
+    "gold": [("host:pyrite", 0.5), ("host:arsenopyrite", 0.2), ("chalcopyrite", 0.2), ("quartz_crystals", 0.2)],
+    "chalcopyrite": [("pyrite", 0.5), ("sphalerite", 0.3), ("galena", 0.2), ("quartz_crystals", 0.5)],
+    "stibnite": [("gold", 0.15), ("pyrite", 0.2), ("arsenopyrite", 0.1), ("quartz_crystals", 0.3)],
+    "galena": [("sphalerite", 0.6), ("chalcopyrite", 0.3), ("pyrite", 0.3)],
+    "sphalerite": [("galena", 0.6), ("chalcopyrite", 0.3), ("pyrite", 0.3)],
+}
+#: Drawing order: space-filling phases first, euhedral crystals over them, gold last (fills gaps).
+Z_ORDER = {"quartz": 0, "carbonate": 0, "resin": 0, "chalcopyrite": 1, "sphalerite": 2, "galena": 2,
+           "stibnite": 3, "quartz_crystal": 3.5, "arsenopyrite": 4, "pyrite": 4, "gold": 6}
+ORE_CODES = {CODE_OF[m] for m in SIZE_UM}
+#: Relative frequency of each mineral as the dominant phase of a section cell (gold is rare and small).
+ABUNDANCE = {"pyrite": 3.0, "arsenopyrite": 1.5, "chalcopyrite": 1.5, "sphalerite": 1.2, "galena": 1.2,
+             "stibnite": 1.0, "gold": 0.5}
+
+
+def grain_diameter(mineral: str, rng: np.random.Generator, um_per_px: float, cap: float) -> float:
+    lo, hi = SIZE_UM[mineral]
+    return float(min(np.exp(rng.uniform(np.log(lo), np.log(hi))) / um_per_px, cap))
+
+
+def make_mineral(mineral: str, c: np.ndarray, d: float, rng: np.random.Generator, im: Imaging,
+                 um_per_px: float, fill: str = "pit") -> habits.Parts:
+    """One crystal/aggregate of ``mineral`` with its own features."""
+    if mineral == "pyrite":
+        return habits.make_pyrite(c, d, rng, fill)
+    if mineral == "arsenopyrite":
+        return habits.make_arsenopyrite(c, d, rng)
+    if mineral == "stibnite":
+        return habits.make_stibnite(c, d, rng, im.polarizer)
+    if mineral == "gold":
+        return habits.make_gold(c, d, rng)
+    if mineral == "chalcopyrite":
+        return habits.make_chalcopyrite(c, d, rng)
+    if mineral == "galena":
+        return habits.make_galena(c, d, rng, pit_px=max(1.2, rng.uniform(2, 6) / um_per_px))
+    if mineral == "sphalerite":
+        return habits.make_sphalerite(c, d, rng, disease=rng.uniform(0.3, 1.5))
+    raise ValueError(f"unknown mineral {mineral!r}; choose from {sorted(SIZE_UM)}")
+
+
+def make_matrix(rng: np.random.Generator) -> Grain:
+    phase = str(rng.choice(["quartz", "carbonate", "resin"], p=[0.65, 0.25, 0.10]))
+    return Grain(phase, np.zeros((0, 2)), sample_reflectance(phase, rng)[0], internal=0.3 if phase != "resin" else 0.0)
+
+
+class _Builder:
+    """Collects grains/features with their z-order and whether they belong to the label."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[float, bool, list[Grain], list[Grain]]] = []
+
+    def add(self, parts: habits.Parts, z: float, label: bool) -> None:
+        self.items.append((z, label, parts[0], parts[1]))
+
+    def layout(self, matrix: Grain, drop: set[int] = frozenset()) -> Layout:  # type: ignore[assignment]
+        order = sorted((it for k, it in enumerate(self.items) if k not in drop), key=lambda it: it[0])
+        lay = Layout(matrix=matrix)
+        for _, _, gs, fs in order:
+            lay.grains += gs
+            lay.features += fs
+        return lay
+
+
+def _gangue(b: _Builder, matrix: Grain, rng, x0, y0, w, h, um_per_px: float) -> None:
+    """Gangue texture: subgrains of the matrix phase, plucked pits, resin bubbles, carbonate cleavage pits."""
+    n_pits = int(rng.poisson(w * h / 1500))
+    if n_pits and matrix.phase != "resin":
+        c = np.stack([x0 + rng.uniform(0, w, n_pits), y0 + rng.uniform(0, h, n_pits)], 1)
+        r = np.maximum(rng.uniform(0.5, 4.0, n_pits) / um_per_px, 0.6) * rng.uniform(0.6, 1.4, n_pits)
+        shapes = habits.blobs(c, np.minimum(r, 8), rng, 0.6, 7)
+        refl = sample_reflectance("pit", rng, n_pits)
+        b.add(([Grain("pit", shapes[i], refl[i]) for i in range(n_pits)], []), 0.5, False)
+    n = int(rng.poisson(w * h / 9000 * min(1.0, 2 * um_per_px)))
+    for _ in range(min(n, 40)):
+        c = np.array([x0 + rng.uniform(0, w), y0 + rng.uniform(0, h)])
+        if matrix.phase == "resin" or rng.random() < 0.05:
+            r = max(1.0, rng.uniform(2, 25) / um_per_px)
+            b.add(([Grain("pit", habits.blob(min(r, 60), c, rng, 0.05, 20), sample_reflectance("pit", rng)[0])], []), 0.5, False)
+        else:
+            d = max(6.0, rng.uniform(100, 500) / um_per_px)
+            g = Grain(matrix.phase, habits.polygon(int(rng.integers(5, 8)), min(d, 300) / 2, rng.uniform(0, 6.3), c, rng, 0.2),
+                      sample_reflectance(matrix.phase, rng)[0], internal=matrix.internal)
+            pits = []
+            if matrix.phase == "carbonate":  # plucked along cleavage
+                pits = habits._pits(g, c, min(d, 300) / 3, int(rng.integers(0, 4)), max(1.0, rng.uniform(2, 6) / um_per_px), rng)
+            b.add(([g], pits), 0, False)
+
+
+def _neighbour(b: _Builder, kind: str, label_parts: list[habits.Parts], mineral: str, rng, im, upp, x0, y0, w, h, cap):
+    def spot() -> np.ndarray:
+        return np.array([x0 + rng.uniform(0, w), y0 + rng.uniform(0, h)])
+
+    hosts = [g for gs, _ in label_parts for g in gs if g.phase in ("pyrite", "arsenopyrite")]
+    if kind == "gold_in_host" and hosts:
+        for host in rng.choice(hosts, size=min(len(hosts), int(rng.integers(1, 4))), replace=False):
+            pts = host.points
+            c = pts.mean(0) + (pts[int(rng.integers(len(pts)))] - pts.mean(0)) * rng.uniform(0, 0.9)
+            b.add(habits.make_gold(c, grain_diameter("gold", rng, upp, cap / 3), rng, host=host), 6, False)
+    elif kind.startswith("host:"):  # gold scene: the host crystal the gold sits in or on
+        host = kind.split(":")[1]
+        labels = [g for gs, _ in label_parts for g in gs]
+        c = labels[0].points.mean(0) + rng.normal(0, 0.15 * w, 2) if labels else spot()
+        d = grain_diameter(host, rng, upp, cap) * rng.uniform(0.4, 1.0)
+        b.add(make_mineral(host, c, d, rng, im, upp, fill=str(rng.choice(["pit", "gold"]))), Z_ORDER[host], False)
+    elif kind == "quartz_crystals":
+        for _ in range(int(rng.integers(1, 6))):
+            d = grain_diameter(mineral, rng, upp, cap) * rng.uniform(0.3, 0.8)
+            b.add(([habits.make_gangue_crystal(spot(), d, rng, "quartz")], []), Z_ORDER["quartz_crystal"], False)
+    elif kind in SIZE_UM:
+        for _ in range(int(rng.integers(1, 4))):
+            d = grain_diameter(kind, rng, upp, cap) * rng.uniform(0.4, 0.9)
+            b.add(make_mineral(kind, spot(), d, rng, im, upp), Z_ORDER[kind], False)
+
+
+def compose_scene(mineral: str, size: int, rng: np.random.Generator, im: Imaging) -> Layout:
+    """Layout of one labelled field of view: the label dominates the ore area (checked, enforced)."""
+    if mineral not in SIZE_UM:
+        raise ValueError(f"unknown mineral {mineral!r}; choose from {sorted(SIZE_UM)}")
+    upp = im.field_um / size
+    cap = 1.4 * size
+    b = _Builder()
+    matrix = make_matrix(rng)
+    _gangue(b, matrix, rng, 0, 0, size, size, upp)
+    assoc = [k for k, p in ASSOCIATIONS[mineral] if rng.random() < p]
+    fill = next((k.split(":")[1] for k in assoc if k.startswith("fill:")), "pit")
+    coverage, area = (rng.uniform(0.08, 0.3) if mineral == "gold" else rng.uniform(0.25, 0.6)), 0.0
+    label_parts: list[habits.Parts] = []
+    while area < coverage * size * size and len(label_parts) < 120:
+        d = grain_diameter(mineral, rng, upp, cap)
+        c = rng.uniform(-0.1, 1.1, 2) * size
+        if mineral == "gold":  # gold grains cluster where the host is
+            c = size / 2 + rng.normal(0, 0.25 * size, 2)
+        parts = make_mineral(mineral, c, d, rng, im, upp, fill=fill)
+        label_parts.append(parts)
+        b.add(parts, Z_ORDER[mineral], True)
+        area += 0.6 * d * d * (0.35 if mineral == "stibnite" else 1.0)
+    for kind in assoc:
+        if not kind.startswith("fill:"):
+            _neighbour(b, kind, label_parts, mineral, rng, im, upp, 0, 0, size, size, cap)
+    lay = b.layout(matrix)
+    # enforce dominance: the label needs >= 6 % of the field and the largest ore area; otherwise add a
+    # label grain near the centre (at most 4 times) or drop the intruder that covers most ground
+    label_code, min_px = CODE_OF[mineral], 0.06 * size * size
+    drop: set[int] = set()
+    added = 0
+    for _ in range(len(b.items) + 5):
+        idx, grains = rasterize(lay, 0, 0, size, size)
+        per_grain = np.bincount(idx.ravel(), minlength=len(grains))
+        codes = np.array([g.code for g in grains], np.int64)
+        counts = np.bincount(codes, weights=per_grain, minlength=256)
+        rival = max(ORE_CODES - {label_code}, key=lambda c: counts[c])
+        small = counts[label_code] < min_px
+        if not small and counts[label_code] >= counts[rival]:
+            break
+        if small and added < 4:
+            d = grain_diameter(mineral, rng, upp, cap) * 0.5 + 0.25 * size
+            parts = make_mineral(mineral, size / 2 + rng.normal(0, 0.15 * size, 2), min(d, 0.6 * size), rng, im, upp, fill)
+            b.add(parts, Z_ORDER[mineral] + 0.01, True)
+            added += 1
+        else:
+            area_of = {id(g): n for g, n in zip(grains, per_grain)}
+            cands = [(sum(area_of.get(id(g), 0) for g in it[2] + it[3] if small or g.code == rival), k)
+                     for k, it in enumerate(b.items) if not it[1] and k not in drop]
+            cands = [c for c in cands if c[0] > 0]
+            if not cands:
+                break
+            drop.add(max(cands)[1])
+        lay = b.layout(matrix, drop)
+    lay.scratches = make_scratches(rng, 0, 0, size, size, float(rng.uniform(0.5, 4.0)))
+    return lay
+
+
+def compose_cell(seed: int, cx: int, cy: int, cell: int, classes: tuple[str, ...], im: Imaging,
+                 upp: float, matrix: Grain) -> list:
+    """Items ``(z, grains, features, scratches)`` of one section cell, from its own seeded generator."""
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, 101, cy & 0xFFFFFFFF, cx & 0xFFFFFFFF])
+    x0, y0 = cx * cell, cy * cell
+    b = _Builder()
+    _gangue(b, matrix, rng, x0, y0, cell, cell, upp)
+    weights = np.array([ABUNDANCE[c] for c in classes])
+    mineral = str(classes[int(rng.choice(len(classes), p=weights / weights.sum()))])
+    coverage, area = rng.uniform(0.0, 0.45) * (0.1 if mineral == "gold" else 1.0), 0.0
+    cap = 0.75 * cell
+    label_parts: list[habits.Parts] = []
+    assoc = [k for k, p in ASSOCIATIONS[mineral] if rng.random() < p and _allowed(k, classes)]
+    fill = next((k.split(":")[1] for k in assoc if k.startswith("fill:")), "pit")
+    while area < coverage * cell * cell and len(label_parts) < 60:
+        d = grain_diameter(mineral, rng, upp, cap)
+        c = np.array([x0 + rng.uniform(0, cell), y0 + rng.uniform(0, cell)])
+        parts = make_mineral(mineral, c, d, rng, im, upp, fill=fill)
+        label_parts.append(parts)
+        b.add(parts, Z_ORDER[mineral], True)
+        area += 0.6 * d * d * (0.35 if mineral == "stibnite" else 1.0)
+    for kind in assoc:
+        if not kind.startswith("fill:"):
+            _neighbour(b, kind, label_parts, mineral, rng, im, upp, x0, y0, cell, cell, cap)
+    items = [(z, gs, fs, []) for z, _, gs, fs in b.items]
+    items.append((99.0, [], [], make_scratches(rng, x0, y0, cell, cell, float(rng.uniform(0.3, 2.0)))))
+    return items
+
+
+def _allowed(kind: str, classes: tuple[str, ...]) -> bool:
+    name = kind.split(":")[-1]
+    if kind == "gold_in_host":
+        name = "gold"
+    return name in classes or name in ("quartz_crystals", "pit")

@@ -1,0 +1,169 @@
+"""Training data: load the DatasetDict, check it, and attach the train / eval transforms.
+
+Transforms run on the fly (``with_transform``) so augmentation is fresh every epoch; the Trainer
+keeps the ``image`` column because ``remove_unused_columns`` is False.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import DataArguments
+from ..imageio import load_image
+from ..preprocessing import AugmentConfig, DataConfig, eval_transform, to_uint8_tensor, train_transform
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingDataError(ValueError):
+    """The data set cannot be trained on as given (missing split/column, labels not a ClassLabel...)."""
+
+
+def load_dataset_dict(name: str, config_name: str | None = None, revision: str | None = None) -> Any:
+    """A DatasetDict from a ``save_to_disk`` folder (scripts/build_dataset.py) or a Hub data-set id."""
+    import datasets
+
+    if not name:
+        raise TrainingDataError(
+            "no data set given: pass --dataset_name DIR (built with `python scripts/build_dataset.py ...`) or a Hub id"
+        )
+    path = Path(name)
+    if path.is_dir():
+        ds = datasets.load_from_disk(str(path))
+    elif path.exists():
+        raise TrainingDataError(f"{path} is a file; --dataset_name wants a data-set folder (save_to_disk) or a Hub id")
+    else:
+        try:
+            ds = datasets.load_dataset(name, config_name, revision=revision)
+        except Exception as exc:  # offline, unknown id: say which and what to do
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise TrainingDataError(
+                f"cannot load data set '{name}': not a local folder, and from the Hub: {first}. "
+                "Build one locally with `python scripts/build_dataset.py` and pass its folder."
+            ) from exc
+    if not isinstance(ds, datasets.DatasetDict):
+        raise TrainingDataError(f"'{name}' holds a single Dataset; training needs a DatasetDict with train/validation/test")
+    return ds
+
+
+def label_names(ds: Any, label_column: str = "label") -> list[str]:
+    """Class names from the ``ClassLabel`` feature (the mineral names that end up in ``id2label``)."""
+    import datasets
+
+    feature = ds.features.get(label_column)
+    if not isinstance(feature, datasets.ClassLabel):
+        raise TrainingDataError(
+            f"column '{label_column}' must be a ClassLabel (mineral names), got {feature!r}; "
+            "build the data set with scripts/build_dataset.py or cast it with `ds.cast_column`"
+        )
+    return list(feature.names)
+
+
+def is_synthetic(ds: Any) -> bool:
+    """Whether the data are synthetic (column ``synthetic`` or the data-set description says so)."""
+    if "synthetic" in ds.column_names:
+        return bool(any(ds["synthetic"]))
+    return "synthetic" in (ds.info.description or "").lower()
+
+
+class BatchTransform:
+    """``with_transform`` callable: a batch of rows -> ``pixel_values`` + ``labels``.
+
+    A class, not a closure, so DataLoader workers can pickle it. ``aug`` None = deterministic eval.
+    """
+
+    def __init__(self, cfg: DataConfig, aug: AugmentConfig | None, image_column: str, label_column: str) -> None:
+        self.cfg, self.aug = cfg, aug
+        self.image_column, self.label_column = image_column, label_column
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, Any]:
+        images = [to_uint8_tensor(load_image(im)) for im in batch[self.image_column]]
+        pixels = train_transform(images, self.cfg, self.aug) if self.aug else eval_transform(images, self.cfg)
+        return {"pixel_values": list(pixels), "labels": list(batch[self.label_column])}
+
+
+def collate(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    return {
+        "pixel_values": torch.stack([e["pixel_values"] for e in examples]),
+        "labels": torch.tensor([int(e["labels"]) for e in examples], dtype=torch.long),
+    }
+
+
+def class_weights(counts: np.ndarray) -> torch.Tensor:
+    """Inverse-frequency weights N / (C * n_c), mean 1 over the training samples (absent classes get 0)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    present = counts > 0
+    w = np.zeros_like(counts)
+    w[present] = counts.sum() / (present.sum() * counts[present])
+    return torch.tensor(w, dtype=torch.float32)
+
+
+@dataclass
+class TrainingData:
+    """The splits to train on (transforms attached by ``attach_transforms``), class names and counts."""
+
+    train: Any
+    eval: Any | None
+    test: Any | None
+    raw: Any  # the DatasetDict without transforms (for the evaluation report)
+    labels: list[str]
+    train_label_ids: list[int]
+    synthetic: bool
+
+    @property
+    def train_counts(self) -> np.ndarray:
+        return np.bincount(np.asarray(self.train_label_ids, dtype=np.int64), minlength=len(self.labels))
+
+
+def _split(ds: Any, split: str | None, what: str, limit: int | None) -> Any | None:
+    if split is None:
+        return None
+    if split not in ds:
+        raise TrainingDataError(
+            f"the data set has no '{split}' split ({what}); it has {', '.join(ds)}. "
+            f"Pass --{what}_split NAME, or --{what}_split '' to skip it."
+        )
+    out = ds[split]
+    if limit is not None:
+        out = out.select(range(min(limit, len(out))))
+    if len(out) == 0:
+        raise TrainingDataError(f"split '{split}' ({what}) is empty")
+    return out
+
+
+def load_training_data(args: DataArguments) -> TrainingData:
+    """Load and check the data set named in ``args`` (splits, columns, ClassLabel names)."""
+    ds = load_dataset_dict(args.dataset_name, args.dataset_config_name, args.dataset_revision)
+    train = _split(ds, args.train_split, "train", args.max_train_samples)
+    for col in (args.image_column, args.label_column):
+        if col not in train.column_names:
+            raise TrainingDataError(f"column '{col}' missing; the data set has {train.column_names}")
+    labels = label_names(train, args.label_column)
+    evals = _split(ds, args.eval_split, "eval", args.max_eval_samples)
+    test = _split(ds, args.test_split, "test", args.max_eval_samples)
+    for name, part in (("eval", evals), ("test", test)):
+        if part is not None and label_names(part, args.label_column) != labels:
+            raise TrainingDataError(f"the {name} split's class names differ from train's: {label_names(part)} vs {labels}")
+    ids = [int(v) for v in train[args.label_column]]
+    data = TrainingData(train, evals, test, ds, labels, ids, is_synthetic(train))
+    missing = [labels[i] for i, c in enumerate(data.train_counts) if c == 0]
+    if missing:
+        logger.warning("classes with no training images: %s (the model cannot learn them)", missing)
+    return data
+
+
+def attach_transforms(data: TrainingData, args: DataArguments, cfg: DataConfig) -> TrainingData:
+    """Train split: random augmentation (``args``); eval/test: the deterministic ``eval_transform``."""
+    aug = args.augment_config() if args.augment else None
+    train_tf = BatchTransform(cfg, aug, args.image_column, args.label_column)
+    eval_tf = BatchTransform(cfg, None, args.image_column, args.label_column)
+    data.train = data.train.with_transform(train_tf)
+    data.eval = data.eval.with_transform(eval_tf) if data.eval is not None else None
+    data.test = data.test.with_transform(eval_tf) if data.test is not None else None
+    return data

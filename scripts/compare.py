@@ -1,0 +1,13 @@
+"""The paper's comparison: each recipe x init trained, evaluated and timed; one table and one chart.
+
+    python scripts/compare.py --recipes swin_tiny mobilenet_v2 resnet50 --init pretrained scratch \\
+        --dataset outputs/quickstart/dataset --num_train_epochs 5
+
+Flags it does not know are passed to every training run. Offline, scratch rows use compact configs and
+say so; pretrained rows without weights are reported as not run (docs/evaluation.md).
+"""
+
+from hf_minerals.comparison import main
+
+if __name__ == "__main__":
+    main()

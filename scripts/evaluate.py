@@ -1,0 +1,12 @@
+"""Evaluate a mineral classifier on a data-set split and write the report.
+
+    python scripts/evaluate.py --model outputs/quickstart/model --dataset outputs/quickstart/dataset --split test
+
+Writes eval_results.json, per_class.md/.csv, predictions.csv, confusion_matrix.png and reliability.png
+(see docs/evaluation.md).
+"""
+
+from hf_minerals.evaluation import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+#!/usr/bin/env python
+"""Map a whole polished section: mineral map, overlay, per-tile probabilities and modal abundance.
+
+    python scripts/map_section.py --model outputs/quickstart/model --image section.png --tile 224 --output outputs/map
+
+Same as ``hf-minerals map``; see docs/mapping.md for formats, the background rule and the unknown answer.
+"""
+
+import sys
+
+from hf_minerals.mapping import main
+
+if __name__ == "__main__":
+    sys.exit(main())
