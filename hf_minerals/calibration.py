@@ -40,7 +40,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 
         return loss
 
     opt.step(closure)
-    t = float(log_t.exp())
+    t = float(log_t.detach().exp())
     if not math.isfinite(t):
         raise RuntimeError("temperature fit diverged (are the logits finite and the labels right?)")
     return min(max(t, 0.05), 100.0)

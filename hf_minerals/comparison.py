@@ -76,8 +76,8 @@ def plan_runs(recipes: Sequence[str], inits: Sequence[str], variant: str = "auto
         path = recipe_path(recipe)
         model = _recipe_model(path)
         for init in inits:
-            row: dict[str, Any] = {"recipe": Path(recipe).stem, "init": init, "recipe_model": model, "status": "planned",
-                                   "note": ""}
+            row: dict[str, Any] = {"recipe": Path(recipe).stem, "recipe_path": str(path), "init": init,
+                                   "recipe_model": model, "status": "planned", "note": ""}
             if init == "pretrained":
                 try:
                     check_pretrained_available(model)
@@ -154,7 +154,7 @@ def run_comparison(
             rows.append(row)
             continue
         logger.info("=== %s: training %s (%s) ===", name, row["model"], row["weights"])
-        done = _train_one(row, recipe_path(row["recipe"]), dataset, output_dir / name, train_argv)
+        done = _train_one(row, Path(row["recipe_path"]), dataset, output_dir / name, train_argv)
         report = done["report"]
         synthetic = synthetic or bool(report.get("synthetic"))
         if speed_set is None:

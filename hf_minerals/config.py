@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import difflib
 import json
+import os
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -118,7 +119,17 @@ def _parser() -> HfArgumentParser:
     parser = HfArgumentParser(ARG_CLASSES, allow_abbrev=False, prog="train.py")
     parser.add_argument("--config", default=None, help="YAML recipe with default values (CLI flags override it)")
     parser.set_defaults(**TRAINING_DEFAULTS)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _has_accelerator():
+        # `accelerate launch --multi_gpu` on a CPU-only machine: without use_cpu every process would
+        # quietly train alone; with it they form one gloo group (MULTI_CPU).
+        parser.set_defaults(use_cpu=True)
     return parser
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
 
 
 def known_fields() -> set[str]:
@@ -178,6 +189,8 @@ def _plain(value: Any) -> Any:
     """Make a value YAML-safe (enums -> values, tuples -> lists, objects -> str)."""
     if isinstance(value, Enum):
         return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -192,13 +205,14 @@ def resolved_args(model_args: ModelArguments, data_args: DataArguments, training
     out: dict[str, Any] = {}
     out.update(dataclasses.asdict(model_args))
     out.update(dataclasses.asdict(data_args))
-    defaults = TrainingArguments(output_dir=training_args.output_dir)
+    # Never build a second TrainingArguments here: setting up its device resets the distributed state.
     for f in dataclasses.fields(TrainingArguments):
         if not f.init or f.name.endswith("_token") or f.name == "local_rank":
             continue
-        # Only what differs from the defaults: keeps args.yaml readable and loadable across versions.
+        # Only what differs from the field defaults: keeps args.yaml readable and loadable across versions.
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         value = getattr(training_args, f.name)
-        if f.name == "output_dir" or _plain(value) != _plain(getattr(defaults, f.name)):
+        if f.name == "output_dir" or _plain(value) != _plain(default):
             out[f.name] = _plain(value)
     return {k: _plain(v) for k, v in out.items()}
 

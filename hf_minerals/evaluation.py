@@ -36,9 +36,10 @@ def load_split(dataset_or_dir: Any, split: str = "test") -> tuple[Any, str]:
     import datasets
 
     if isinstance(dataset_or_dir, datasets.Dataset):
-        return dataset_or_dir, f"<in-memory dataset>:{split}"
+        return dataset_or_dir, _saved_folder(dataset_or_dir) or "<in-memory dataset>"
     if isinstance(dataset_or_dir, datasets.DatasetDict):
-        ds, name = dataset_or_dir, "<in-memory dataset>"
+        ds = dataset_or_dir
+        name = next((f for f in map(_saved_folder, ds.values()) if f), None) or "<in-memory dataset>"
     else:
         name = str(dataset_or_dir)
         path = Path(name)
@@ -64,6 +65,15 @@ def load_split(dataset_or_dir: Any, split: str = "test") -> tuple[Any, str]:
     if split not in ds:
         raise KeyError(f"data set {name} has no split '{split}'; it has: {', '.join(ds.keys())}")
     return ds[split], name
+
+
+def _saved_folder(ds: Any) -> str | None:
+    """The ``save_to_disk`` folder an in-memory split was loaded from (to name it in the report), if any."""
+    for cache in getattr(ds, "cache_files", None) or []:
+        root = Path(cache.get("filename", "")).parent.parent
+        if (root / "dataset_dict.json").exists():
+            return str(root)
+    return None
 
 
 def _predictor(model_or_dir: Any, batch_size: int) -> tuple[Predictor, str]:

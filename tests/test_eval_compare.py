@@ -49,10 +49,11 @@ def test_compare_offline_compact_rows_and_no_fake_pretrained(tiny_splits, tmp_pa
     recipe.write_text(RECIPE.format(model="microsoft/swin-tiny-patch4-window7-224"))
     out = tmp_path / "cmp"
     main(["compare", "--recipes", str(recipe), "--init", "pretrained", "scratch", "--dataset", str(tiny_splits),
-          "--output", str(out), "--speed_images", "4", "--max_steps", "1", "--disable_tqdm", "true"])
+          "--output", str(out), "--speed_images", "4", "--max_steps", "1", "--eval_split", "", "--disable_tqdm", "true"])
     result = json.loads((out / "comparison.json").read_text())
     pre, scratch = result["rows"]
     assert result["hub_offline"] is True and result["synthetic"] is True
+    assert scratch["recipe_path"] == str(recipe)  # the recipe given, not recipes/swin_tiny.yaml of the repo
     # the pretrained row is reported as not run, with why - no score under the pretrained name
     assert pre["init"] == "pretrained" and pre["status"] == "not run" and "offline" in pre["note"]
     assert "accuracy" not in pre and not (out / "swin_tiny-pretrained").exists()

@@ -123,24 +123,25 @@ def test_gradcam_concentrates_on_the_corner_grain_of_a_trained_model(tiny_model_
     from hf_minerals.modeling import load_processor
     from hf_minerals.preprocessing import eval_transform, resize_crop
 
-    folder = tiny_model_factory("resnet", labels=("pyrite", "chalcopyrite"))
+    # Swin at 96 px: a 3x3 final grid (a tiny ResNet at 64 px has 2x2 cells that all see the whole image)
+    folder = tiny_model_factory("swin", labels=("pyrite", "chalcopyrite"), image_size=96)
     model = _kaiming(load_classifier(folder))
     cfg = DataConfig.from_processor(load_processor(folder))
-    images, labels, quadrant = _corner_scenes(96)
+    images, labels, quadrant = _corner_scenes(64, size=96)
     x = eval_transform(images, cfg)  # the one preprocessing factory (64 px resize + 56 px crop)
     # the mask through the same geometry (resize + centre crop) as the pixels
     mask = (resize_crop(torch.from_numpy(quadrant)[None, None].float(), cfg)[0, 0] > 0.5).numpy()
     torch.manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     model.train()
-    for step in range(40):
-        idx = torch.randint(0, len(x), (32,), generator=torch.Generator().manual_seed(step))
+    for step in range(12):
+        idx = torch.randint(0, len(x), (16,), generator=torch.Generator().manual_seed(step))
         loss = nn.functional.cross_entropy(model(pixel_values=x[idx]).logits, labels[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
     model.eval()
-    test_images, test_labels, _ = _corner_scenes(24, seed=1)
+    test_images, test_labels, _ = _corner_scenes(24, size=96, seed=1)
     xt = eval_transform(test_images, cfg)
     with torch.no_grad():
         acc = (model(pixel_values=xt).logits.argmax(1) == test_labels).float().mean().item()

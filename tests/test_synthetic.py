@@ -105,9 +105,11 @@ def test_bad_arguments_fail_clearly(tmp_path):
         render_scene("pyrite", shift="sepia")
     with pytest.raises(ValueError, match="size"):
         render_scene("pyrite", size=4)
-    write_image_folder(tmp_path / "d", classes=("gold",), per_class=1, size=32, progress=False)
+    write_image_folder(tmp_path / "d", classes=("gold",), per_class=2, size=32, progress=False)
     with pytest.raises(FileExistsError, match="overwrite"):
         write_image_folder(tmp_path / "d", classes=("gold",), per_class=1, size=32, progress=False)
+    write_image_folder(tmp_path / "d", classes=("gold",), per_class=1, size=32, progress=False, overwrite=True)
+    assert len(list((tmp_path / "d" / "gold").iterdir())) == 1  # no stale images from the bigger run
 
 
 def test_folder_layout_and_dominant_label(tmp_path):

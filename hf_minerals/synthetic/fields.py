@@ -19,8 +19,14 @@ GAUSS_LUT = np.array([NormalDist().inv_cdf((i + 0.5) / 256) for i in range(256)]
 GAUSS_LUT /= GAUSS_LUT.std()
 
 
-def noise_bytes(seed: int, salt: int, x0: int, y0: int, w: int, h: int, channels: int = 1) -> np.ndarray:
-    """Uniform random bytes (h, w, channels) for the absolute window at (x0, y0)."""
+def noise_bytes(seed: int, salt: int, x0: int, y0: int, w: int, h: int, channels: int = 1,
+                local: bool = False) -> np.ndarray:
+    """Uniform random bytes (h, w, channels) for the absolute window at (x0, y0).
+
+    ``local``: the window stands alone (a single scene), so draw it from one generator (faster)."""
+    if local:
+        rng = np.random.default_rng([seed & 0xFFFFFFFF, salt, 0xABCDEF, w, h])
+        return np.frombuffer(rng.bytes(h * w * channels), np.uint8).reshape(h, w, channels)
     out = np.empty((h, w, channels), dtype=np.uint8)
     bx0, by0 = x0 // BLOCK, y0 // BLOCK
     bx1, by1 = (x0 + w - 1) // BLOCK, (y0 + h - 1) // BLOCK
@@ -34,19 +40,20 @@ def noise_bytes(seed: int, salt: int, x0: int, y0: int, w: int, h: int, channels
     return out
 
 
-def gauss_noise(seed: int, salt: int, x0: int, y0: int, w: int, h: int, channels: int = 1) -> np.ndarray:
+def gauss_noise(seed: int, salt: int, x0: int, y0: int, w: int, h: int, channels: int = 1,
+                local: bool = False) -> np.ndarray:
     """Standard-normal float32 noise (h, w, channels) for the absolute window at (x0, y0)."""
-    return GAUSS_LUT[noise_bytes(seed, salt, x0, y0, w, h, channels)]
+    return GAUSS_LUT[noise_bytes(seed, salt, x0, y0, w, h, channels, local)]
 
 
-def smooth_noise(seed: int, salt: int, x0: int, y0: int, w: int, h: int, scale: int) -> np.ndarray:
+def smooth_noise(seed: int, salt: int, x0: int, y0: int, w: int, h: int, scale: int, local: bool = False) -> np.ndarray:
     """Smooth Gaussian noise (h, w) with correlation length ~``scale`` px: a coarse grid, bilinearly upsampled.
 
     The grid is anchored to absolute coordinates and padded by one cell, so windows agree where they overlap.
     """
     gx0, gy0 = x0 // scale - 1, y0 // scale - 1
     gx1, gy1 = (x0 + w) // scale + 2, (y0 + h) // scale + 2
-    grid = gauss_noise(seed, salt, gx0, gy0, gx1 - gx0, gy1 - gy0)[..., 0]
+    grid = gauss_noise(seed, salt, gx0, gy0, gx1 - gx0, gy1 - gy0, 1, local)[..., 0]
     up = Image.fromarray(grid, "F").resize(((gx1 - gx0) * scale, (gy1 - gy0) * scale), Image.Resampling.BILINEAR)
     ox, oy = x0 - gx0 * scale, y0 - gy0 * scale
     return np.asarray(up)[oy : oy + h, ox : ox + w]

@@ -25,6 +25,25 @@ def polygon(n: int, r: float, angle: float, c: np.ndarray, rng: Rng, jitter: flo
     return _rotate(pts, angle) + c
 
 
+def roughen(pts: np.ndarray, rng: Rng, amp: float, step: float = 5.0) -> np.ndarray:
+    """Subdivide the outline every ~``step`` px and jitter the new points by ~``amp`` px across the edge:
+    real grain boundaries are chipped and ragged at the pixel scale, not ruler-straight."""
+    nxt = np.roll(pts, -1, axis=0)
+    seg = nxt - pts
+    length = np.hypot(seg[:, 0], seg[:, 1])
+    k = np.clip(np.ceil(length / step).astype(int), 1, 64)
+    if k.sum() > 4 * len(pts) + 400 or amp <= 0:
+        return pts
+    i = np.repeat(np.arange(len(pts)), k)
+    start = np.repeat(np.cumsum(k) - k, k)
+    t = (np.arange(len(i)) - start) / k[i]
+    out = pts[i] + seg[i] * t[:, None]
+    normal = np.stack([-seg[i, 1], seg[i, 0]], 1) / np.maximum(length[i], 1e-6)[:, None]
+    jit = rng.normal(0, amp, len(out))
+    jit[t == 0] *= 0.3  # corners stay nearly sharp (euhedral)
+    return out + normal * jit[:, None]
+
+
 def _rotate(pts: np.ndarray, a: float) -> np.ndarray:
     ca, sa = np.cos(a), np.sin(a)
     return pts @ np.array([[ca, sa], [-sa, ca]])
@@ -76,11 +95,11 @@ def blobs(centres: np.ndarray, radii: np.ndarray, rng: Rng, rough: float = 0.3, 
 
 
 def _pits(host: Grain, c: np.ndarray, r: float, n: int, size: float, rng: Rng) -> list[Grain]:
+    """Pluck pits inside ``host``: one cluster grain (drawing many tiny shapes as one object is fast)."""
     if n <= 0:
         return []
     shapes = blobs(c + rng.uniform(-r, r, (n, 2)), np.maximum(size * rng.uniform(0.5, 1.5, n), 0.8), rng, 0.5, 9)
-    refl = sample_reflectance("pit", rng, n)
-    return [Grain("pit", shapes[i], refl[i], host=host) for i in range(n)]
+    return [Grain("pit", shapes, sample_reflectance("pit", rng)[0], host=host)]
 
 
 def _fractures(host: Grain, c: np.ndarray, r: float, n: int, fill: str, rng: Rng) -> list[Grain]:
@@ -99,7 +118,7 @@ def make_pyrite(c: np.ndarray, d: float, rng: Rng, fill: str = "pit") -> Parts:
     kind = rng.choice(["square", "rect", "triangle", "hexagon", "pentagon"], p=[0.4, 0.12, 0.15, 0.2, 0.13])
     n = {"square": 4, "rect": 4, "triangle": 3, "hexagon": 6, "pentagon": 5}[kind]
     aspect = rng.uniform(1.2, 1.8) if kind == "rect" else 1.0
-    pts = polygon(n, r, rng.uniform(0, 2 * np.pi), c, rng, 0.03, aspect)
+    pts = roughen(polygon(n, r, rng.uniform(0, 2 * np.pi), c, rng, 0.03, aspect), rng, 0.35)
     g = Grain("pyrite", pts, sample_reflectance("pyrite", rng)[0])
     feats: list[Grain] = []
     if rng.random() < 0.35:  # arsenian or porous core: slightly different reflectance
@@ -127,6 +146,7 @@ def make_arsenopyrite(c: np.ndarray, d: float, rng: Rng) -> Parts:
     else:
         pts = lath(d * 1.3, d * 1.3 / rng.uniform(6, 14), a, c, rng, taper=0.4)
     refl = sample_reflectance("arsenopyrite", rng)[0]
+    pts = roughen(pts, rng, 0.35)
     g = Grain("arsenopyrite", pts, refl)
     if rng.random() < 0.35:  # lamellar twins: weak bireflectance (about 1 %)
         g.alt_refl = refl * rng.uniform(0.97, 0.99)
@@ -160,7 +180,8 @@ def make_stibnite(c: np.ndarray, d: float, rng: Rng, polarizer: float = 0.0) -> 
         lam = None
         if rng.random() < 0.7:
             lam = (ang + np.pi / 2 + rng.normal(0, 0.35), rng.uniform(4, 14), rng.uniform(0.25, 0.6), rng.uniform(0, 5))
-        grains.append(Grain("stibnite", lath(length, width, ang, centre, rng), refl, alt_refl=alt, lamellae=lam))
+        pts = roughen(lath(length, width, ang, centre, rng), rng, 0.5, 4.0)
+        grains.append(Grain("stibnite", pts, refl, alt_refl=alt, lamellae=lam))
     return grains, []
 
 
@@ -169,15 +190,15 @@ def make_gold(c: np.ndarray, d: float, rng: Rng, host: Grain | None = None) -> P
     refl = sample_reflectance("gold", rng)[0]
     if rng.random() < 0.2:  # electrum: flatter, paler spectrum
         refl = refl * (1 - rng.uniform(0.05, 0.15)) + rng.uniform(0.03, 0.08) * np.array([1.0, 0.4, 0.1, 0.0], np.float32)
-    g = Grain("gold", blob(d / 2, c, rng, rng.uniform(0.15, 0.45), 24, rng.uniform(0.7, 1.3), rng.uniform(0, np.pi)),
-              refl.astype(np.float32), host=host)
+    pts = blob(d / 2, c, rng, rng.uniform(0.15, 0.45), 24, rng.uniform(0.7, 1.3), rng.uniform(0, np.pi))
+    g = Grain("gold", roughen(pts, rng, 0.4, 4.0), refl.astype(np.float32), host=host)
     return ([], [g]) if host is not None else ([g], [])
 
 
 def make_chalcopyrite(c: np.ndarray, d: float, rng: Rng) -> Parts:
     """Anhedral, concave mass that fills the space left by earlier crystals."""
-    g = Grain("chalcopyrite", blob(d / 2, c, rng, rng.uniform(0.35, 0.6), 40, rng.uniform(0.6, 1.5), rng.uniform(0, np.pi)),
-              sample_reflectance("chalcopyrite", rng)[0])
+    pts = blob(d / 2, c, rng, rng.uniform(0.35, 0.6), 40, rng.uniform(0.6, 1.5), rng.uniform(0, np.pi))
+    g = Grain("chalcopyrite", roughen(pts, rng, 0.7, 4.0), sample_reflectance("chalcopyrite", rng)[0])
     feats = _pits(g, c, 0.3 * d, int(rng.poisson(0.5)), max(0.8, 0.02 * d), rng)
     return [g], feats
 
@@ -185,8 +206,8 @@ def make_chalcopyrite(c: np.ndarray, d: float, rng: Rng) -> Parts:
 def make_galena(c: np.ndarray, d: float, rng: Rng, pit_px: float = 3.0) -> Parts:
     """Subhedral mass with rows of triangular cleavage pits, one orientation per grain."""
     n = int(rng.integers(5, 9))
-    g = Grain("galena", polygon(n, d / 2, rng.uniform(0, np.pi), c, rng, 0.12, rng.uniform(0.8, 1.3)),
-              sample_reflectance("galena", rng)[0])
+    pts = roughen(polygon(n, d / 2, rng.uniform(0, np.pi), c, rng, 0.12, rng.uniform(0.8, 1.3)), rng, 0.6)
+    g = Grain("galena", pts, sample_reflectance("galena", rng)[0])
     feats: list[Grain] = []
     a = rng.uniform(0, np.pi / 2)
     tri = polygon(3, 1.0, a, np.zeros(2), rng, 0.05)  # one pit orientation per grain
@@ -201,15 +222,14 @@ def make_galena(c: np.ndarray, d: float, rng: Rng, pit_px: float = 3.0) -> Parts
     pos += rng.normal(0, 0.3 * pit_px, pos.shape)
     scale = pit_px * rng.uniform(0.6, 1.3, len(pos))
     shapes = tri[None] * scale[:, None, None] + pos[:, None, :]
-    refl = sample_reflectance("pit", rng, len(pos))
-    feats = [Grain("pit", shapes[i], refl[i], host=g) for i in range(len(pos))]
+    feats = [Grain("pit", shapes, sample_reflectance("pit", rng)[0], host=g)]
     return [g], feats
 
 
 def make_sphalerite(c: np.ndarray, d: float, rng: Rng, disease: float = 1.0) -> Parts:
     """Anhedral grain with internal reflections and 'chalcopyrite disease' (oriented micro-blebs)."""
-    g = Grain("sphalerite", blob(d / 2, c, rng, rng.uniform(0.25, 0.5), 32, rng.uniform(0.7, 1.4), rng.uniform(0, np.pi)),
-              sample_reflectance("sphalerite", rng)[0], internal=rng.uniform(0.5, 1.0))
+    pts = roughen(blob(d / 2, c, rng, rng.uniform(0.25, 0.5), 32, rng.uniform(0.7, 1.4), rng.uniform(0, np.pi)), rng, 0.7, 4.0)
+    g = Grain("sphalerite", pts, sample_reflectance("sphalerite", rng)[0], internal=rng.uniform(0.5, 1.0))
     feats: list[Grain] = []
     n = min(int(disease * rng.uniform(0.004, 0.02) * d * d), 800)
     if n:  # blebs aligned in rows along two crystallographic directions
@@ -224,12 +244,12 @@ def make_sphalerite(c: np.ndarray, d: float, rng: Rng, disease: float = 1.0) -> 
         pos = starts[which] + (k * step)[:, None] * np.stack([np.cos(dirs[which]), np.sin(dirs[which])], 1)
         pos += rng.normal(0, 0.6, (n, 2))
         shapes = blobs(pos, rng.uniform(0.45, 1.2, n), rng, 0.3, 6, rng.uniform(1.0, 2.2, n), dirs[which])
-        feats += [Grain("chalcopyrite", shapes[i], cp, host=g) for i in range(n)]
+        feats.append(Grain("chalcopyrite", shapes, cp, host=g))
     return [g], feats
 
 
 def make_gangue_crystal(c: np.ndarray, d: float, rng: Rng, phase: str = "quartz") -> Grain:
     """Euhedral quartz (hexagon) or carbonate (rhomb) crystal: dark, used to make sulfides interstitial."""
     n = 6 if phase == "quartz" else 4
-    return Grain(phase, polygon(n, d / 2, rng.uniform(0, np.pi), c, rng, 0.06, rng.uniform(1.0, 1.8)),
-                 sample_reflectance(phase, rng)[0], internal=rng.uniform(0.2, 0.6))
+    pts = roughen(polygon(n, d / 2, rng.uniform(0, np.pi), c, rng, 0.06, rng.uniform(1.0, 1.8)), rng, 0.5)
+    return Grain(phase, pts, sample_reflectance(phase, rng)[0], internal=rng.uniform(0.2, 0.6))

@@ -101,7 +101,7 @@ def expose(surf: Surface, im: Imaging, x0: int, y0: int, frame_w: int, frame_h: 
     r2 = (xs[None, :] ** 2 + ys[:, None] ** 2) / np.float32(1 + (frame_h / frame_w) ** 2)
     grad = np.cos(im.gradient_angle) * xs[None, :] + np.sin(im.gradient_angle) * ys[:, None]
     light = (1 - im.vignetting * r2) * (1 + 0.5 * im.gradient * grad)
-    rgb *= (surf.shade * light)[..., None]
+    rgb *= (surf.shade * light)[:, :, None]
     if surf.glow is not None:
         ir = np.stack([INTERNAL_COLOUR.get(g.phase, (0, 0, 0, 0)) for g in surf.grains]).astype(np.float32) @ K
         on = np.nonzero(surf.glow)

@@ -89,11 +89,13 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def make_gallery(path: str | Path, classes: Sequence[str] = ALL_SYNTHETIC_MINERALS, examples: int = 5,
-                 size: int = 160, seed: int = 0, shifts: Sequence[str] = tuple(SHIFTS)) -> Path:
+def make_gallery(path: str | Path, classes: Sequence[str] = ALL_SYNTHETIC_MINERALS, examples: int = 4,
+                 size: int = 160, seed: int = 0, shifts: Sequence[str] = tuple(SHIFTS), palette: bool = True) -> Path:
     """Grid figure: one row per class (examples + mask of the first), then the paper classes photographed
-    under the default and under each shift (same scenes, so only the imaging differs), titled SYNTHETIC."""
-    shift_classes = [c for c in PAPER_MINERALS if c in classes][:examples] or list(classes)[:examples]
+    under the default and under each shift (same scenes, so only the imaging differs), titled SYNTHETIC.
+
+    ``palette`` saves a dithered 256-colour PNG (4x smaller; fine for judging, not for measuring)."""
+    shift_classes = [c for c in PAPER_MINERALS if c in classes] or list(classes)[:5]
     rows: list[tuple[str, list[np.ndarray]]] = []
     for m in classes:
         tiles = [render_scene(m, size, scene_seed(seed, i)) for i in range(examples)]
@@ -101,7 +103,7 @@ def make_gallery(path: str | Path, classes: Sequence[str] = ALL_SYNTHETIC_MINERA
     for sh in (None, *shifts):
         rows.append((f"shift: {sh}" if sh else "default", [render_scene(m, size, scene_seed(seed, 0), sh).image for m in shift_classes]))
     pad, left, top = 4, 130, 56
-    ncol = examples + 1
+    ncol = max(examples + 1, len(shift_classes))
     W = left + ncol * (size + pad) + pad
     H = top + len(rows) * (size + pad) + 22 + pad
     canvas = Image.new("RGB", (W, H), (255, 255, 255))
@@ -121,5 +123,7 @@ def make_gallery(path: str | Path, classes: Sequence[str] = ALL_SYNTHETIC_MINERA
            fill=(120, 120, 120), font=_font(13))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path)
+    if palette:
+        canvas = canvas.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.FLOYDSTEINBERG)
+    canvas.save(path, optimize=True)
     return path

@@ -20,7 +20,7 @@ class Grain:
     """One grain or feature: a filled polygon (``width == 0``) or a polyline of ``width`` px."""
 
     phase: str
-    points: np.ndarray  # (N, 2) x, y in px
+    points: np.ndarray  # (N, 2) x, y in px; or (K, N, 2): a cluster of K small same-phase shapes (pits, blebs)
     refl: np.ndarray  # (4,) reflectance fraction at 470/546/589/650 nm
     width: float = 0.0
     host: Grain | None = None  # features only: drawn only where this grain is
@@ -38,7 +38,8 @@ class Grain:
         box = self.__dict__.get("_bbox")
         if box is None:
             pad = self.width / 2 + 2
-            lo, hi = self.points.min(0), self.points.max(0)
+            flat = self.points.reshape(-1, 2)
+            lo, hi = flat.min(0), flat.max(0)
             box = self.__dict__["_bbox"] = (lo[0] - pad, lo[1] - pad, hi[0] + pad, hi[1] + pad)
         return box
 
@@ -60,6 +61,8 @@ class Layout:
     grains: list[Grain] = field(default_factory=list)
     features: list[Grain] = field(default_factory=list)
     scratches: list[Scratch] = field(default_factory=list)
+    #: last rasterisation ((x0, y0, w, h), idx, grains): composition checks reuse it for the final render
+    raster_cache: tuple | None = field(default=None, repr=False, compare=False)
 
 
 def _visible(g: Grain | Scratch, x0: int, y0: int, w: int, h: int) -> bool:
@@ -69,7 +72,14 @@ def _visible(g: Grain | Scratch, x0: int, y0: int, w: int, h: int) -> bool:
 
 def _draw(draw: ImageDraw.ImageDraw, g: Grain | Scratch, x0: int, y0: int, value: int) -> None:
     # integer vertices: PIL's float edge arithmetic is not translation invariant, and tiles must agree
-    pts = (np.rint(g.points).astype(np.int64) - (int(x0), int(y0))).ravel().tolist()
+    ipts = g.__dict__.get("_ipts")
+    if ipts is None:
+        ipts = g.__dict__["_ipts"] = np.rint(g.points).astype(np.int32)
+    if ipts.ndim == 3:  # a cluster of small polygons
+        for poly in (ipts - np.array([x0, y0], np.int32)).reshape(len(ipts), -1).tolist():
+            draw.polygon(poly, fill=value)
+        return
+    pts = (ipts - np.array([x0, y0], np.int32)).ravel().tolist()
     if g.width > 0:
         draw.line(pts, fill=value, width=max(1, int(round(g.width))), joint="curve")
     elif len(pts) >= 6:
@@ -78,6 +88,8 @@ def _draw(draw: ImageDraw.ImageDraw, g: Grain | Scratch, x0: int, y0: int, value
 
 def rasterize(layout: Layout, x0: int, y0: int, w: int, h: int) -> tuple[np.ndarray, list[Grain]]:
     """Index map (h, w) int32 into the returned grain list (index 0 is the matrix) for one window."""
+    if layout.raster_cache is not None and layout.raster_cache[0] == (x0, y0, w, h):
+        return layout.raster_cache[1], layout.raster_cache[2]
     grains = [layout.matrix] + [g for g in layout.grains if _visible(g, x0, y0, w, h)]
     base_img = Image.new("I", (w, h), 0)
     d = ImageDraw.Draw(base_img)
@@ -98,6 +110,7 @@ def rasterize(layout: Layout, x0: int, y0: int, w: int, h: int) -> tuple[np.ndar
         keep = (fid > 0) & ((fh == -1) | (fh == idx))
         idx = np.where(keep, fid + len(grains) - 1, idx)
         grains = grains + feats
+    layout.raster_cache = ((x0, y0, w, h), idx, grains)
     return idx, grains
 
 

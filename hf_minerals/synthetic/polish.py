@@ -38,6 +38,12 @@ def make_scratches(rng: np.random.Generator, x0: float, y0: float, w: float, h: 
             pts += (t**2 / length * rng.uniform(-0.15, 0.15)) * np.array([-np.sin(a), np.cos(a)])
         width = 1.0 if rng.random() < 0.85 else float(rng.uniform(1.5, 2.5))
         out.append(Scratch(pts, width, float(rng.uniform(0.2, 0.6))))
+    # faint micro-scratches of the last polishing step: the haze on soft phases, along the main direction
+    for _ in range(int(rng.poisson(2 * density * diag / 100))):
+        a = main + rng.normal(0, 0.08)
+        c = np.array([x0 + rng.uniform(0, w), y0 + rng.uniform(0, h)])
+        half = diag * rng.uniform(0.1, 0.4) * np.array([np.cos(a), np.sin(a)])
+        out.append(Scratch(np.stack([c - half, c + half]), 1.0, float(rng.uniform(0.04, 0.12))))
     return out
 
 
@@ -84,19 +90,22 @@ def _twins(idx: np.ndarray, grains: list[Grain], x0: int, y0: int) -> np.ndarray
     v = Y * ca - X * sa
     u = u + bend * np.sin(v / (3 * period + 1))
     twin = np.zeros(idx.shape, bool)
-    twin[ys, xs] = np.mod(u / period + gi * np.float32(0.37), 1.0) < duty
+    offset = np.array([(g.points.flat[0] * 0.1372) % 1.0 if g.points.size else 0.0 for g in grains], np.float32)
+    twin[ys, xs] = np.mod(u / period + offset[gi], 1.0) < duty
     return twin
 
 
 def surface(layout: Layout, x0: int, y0: int, w: int, h: int, seed: int,
-            noise_origin: tuple[int, int] = (0, 0)) -> Surface:
-    """Rasterise and polish the window at (x0, y0) of size w x h (noise addressed from ``noise_origin``)."""
-    nx, ny = x0 - noise_origin[0], y0 - noise_origin[1]
+            local_noise: bool = False) -> Surface:
+    """Rasterise and polish the window at (x0, y0) of size w x h.
+
+    Noise is addressed by absolute position (tiles agree), or drawn for this window alone (``local_noise``)."""
+    nx, ny, loc = x0, y0, local_noise
     idx, grains = rasterize(layout, x0, y0, w, h)
     mask = _lut(grains, lambda g: g.code, np.uint8)[idx]
 
     # fine polish texture (~1 %) and slow mottling (~1.5 %)
-    shade = 1 + 0.01 * gauss_noise(seed, 1, nx, ny, w, h)[..., 0] + 0.015 * smooth_noise(seed, 2, nx, ny, w, h, 24)
+    shade = 1 + 0.01 * gauss_noise(seed, 1, nx, ny, w, h, 1, loc)[..., 0] + 0.025 * smooth_noise(seed, 2, nx, ny, w, h, 32, loc)
 
     # scratches: soft phases only, depth scaled by the phase's susceptibility
     sm = scratch_map(layout, x0, y0, w, h)
@@ -116,7 +125,7 @@ def surface(layout: Layout, x0: int, y0: int, w: int, h: int, seed: int,
     if strength.any():
         s = strength[idx]
         if s.any():
-            glow = s * np.clip(smooth_noise(seed, 3, nx, ny, w, h, 5) * 1.4 - 1.6, 0, None)
+            glow = s * np.clip(smooth_noise(seed, 3, nx, ny, w, h, 5, loc) * 1.4 - 1.6, 0, None)
             glow = glow if glow.any() else None
 
     # pit walls scatter light back: bright rim just inside pits

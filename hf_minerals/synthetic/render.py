@@ -70,7 +70,7 @@ def render_scene(mineral: str, size: int = 224, seed: int = 0, shift: str | None
     lo, hi = sc.FIELD_UM[mineral]
     field_um = float(np.exp(rng_scene.uniform(np.log(lo), np.log(hi))))
     im = sample_imaging(rng_img, field_um, shift)
-    lay = sc.compose_scene(mineral, size, rng_scene, im)
+    lay = sc.compose_scene(mineral, size, rng_scene, im, margin=im.blur_margin())
     noise_seed = int(rng_img.integers(2**31))
     layers: dict[str, np.ndarray] = {}
     img, mask = _render_window(lay, im, 0, 0, size, size, (size, size), noise_seed, local_noise=True, layers=layers)

@@ -102,8 +102,7 @@ def _gangue(b: _Builder, matrix: Grain, rng, x0, y0, w, h, um_per_px: float) -> 
         c = np.stack([x0 + rng.uniform(0, w, n_pits), y0 + rng.uniform(0, h, n_pits)], 1)
         r = np.maximum(rng.uniform(0.5, 4.0, n_pits) / um_per_px, 0.6) * rng.uniform(0.6, 1.4, n_pits)
         shapes = habits.blobs(c, np.minimum(r, 8), rng, 0.6, 7)
-        refl = sample_reflectance("pit", rng, n_pits)
-        b.add(([Grain("pit", shapes[i], refl[i]) for i in range(n_pits)], []), 0.5, False)
+        b.add(([Grain("pit", shapes, sample_reflectance("pit", rng)[0])], []), 0.5, False)
     n = int(rng.poisson(w * h / 9000 * min(1.0, 2 * um_per_px)))
     for _ in range(min(n, 40)):
         c = np.array([x0 + rng.uniform(0, w), y0 + rng.uniform(0, h)])
@@ -146,8 +145,11 @@ def _neighbour(b: _Builder, kind: str, label_parts: list[habits.Parts], mineral:
             b.add(make_mineral(kind, spot(), d, rng, im, upp), Z_ORDER[kind], False)
 
 
-def compose_scene(mineral: str, size: int, rng: np.random.Generator, im: Imaging) -> Layout:
-    """Layout of one labelled field of view: the label dominates the ore area (checked, enforced)."""
+def compose_scene(mineral: str, size: int, rng: np.random.Generator, im: Imaging, margin: int = 0) -> Layout:
+    """Layout of one labelled field of view: the label dominates the ore area (checked, enforced).
+
+    The check rasterises the window with ``margin`` px around the field, the window the renderer will
+    use, so its raster is reused."""
     if mineral not in SIZE_UM:
         raise ValueError(f"unknown mineral {mineral!r}; choose from {sorted(SIZE_UM)}")
     upp = im.field_um / size
@@ -178,8 +180,9 @@ def compose_scene(mineral: str, size: int, rng: np.random.Generator, im: Imaging
     drop: set[int] = set()
     added = 0
     for _ in range(len(b.items) + 5):
-        idx, grains = rasterize(lay, 0, 0, size, size)
-        per_grain = np.bincount(idx.ravel(), minlength=len(grains))
+        idx, grains = rasterize(lay, -margin, -margin, size + 2 * margin, size + 2 * margin)
+        inner = idx[margin : margin + size, margin : margin + size]
+        per_grain = np.bincount(inner.ravel(), minlength=len(grains))
         codes = np.array([g.code for g in grains], np.int64)
         counts = np.bincount(codes, weights=per_grain, minlength=256)
         rival = max(ORE_CODES - {label_code}, key=lambda c: counts[c])

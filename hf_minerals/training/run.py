@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import transformers
-from transformers import TrainingArguments, set_seed
+from transformers import TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from ..config import ConfigError, DataArguments, ModelArguments, parse_args, save_args
@@ -51,6 +51,15 @@ def find_checkpoint(args: TrainingArguments) -> str | None:
     return last
 
 
+def counted(metrics_fn: Any) -> Any:
+    """Add ``n`` (samples the metrics saw, after the cross-process gather) to the Trainer's metrics."""
+
+    def compute(eval_pred: Any) -> dict[str, float]:
+        return {**metrics_fn(eval_pred), "n": int(len(eval_pred.label_ids))}
+
+    return compute
+
+
 def _is_main(args: TrainingArguments) -> bool:
     return args.process_index == 0
 
@@ -72,7 +81,12 @@ def _push(output_dir: str, args: TrainingArguments) -> str:
     return url.repo_id
 
 
-def run_training(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> dict[str, Any]:
+def run_training(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: TrainingArguments,
+    callbacks: list[TrainerCallback] | None = None,
+) -> dict[str, Any]:
     """Train, evaluate, save, card and (optionally) push; return the metrics of ``all_results.json``."""
     t_start = time.perf_counter()
     # 1. seed, logging, the resolved arguments
@@ -116,10 +130,11 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, training_
         train_dataset=data.train,
         eval_dataset=data.eval,
         processing_class=processor,
-        compute_metrics=compute_metrics,
+        compute_metrics=counted(compute_metrics),
         compute_loss_func=loss_func,
         train_labels=data.train_label_ids,
         balanced=data_args.class_balance == "sampler",
+        callbacks=callbacks,
     )
 
     # 7. train, resuming from the checkpoint if there is one

@@ -61,6 +61,49 @@ class MineralTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self._sampler_labels = train_labels if balanced else None
         self._correct = torch.zeros(2, dtype=torch.float64)  # correct, seen since the last log
+        self._rng_pending: str | None = None
+        self._rng_loaded: str | None = None
+
+    # -- checkpoint loading ---------------------------------------------------------------------------
+    # transformers 5 saves some models (Swin...) under their legacy key names and converts them back in
+    # ``from_pretrained``; Trainer's resume / load-best use a bare non-strict ``load_state_dict`` that
+    # silently skips every renamed weight (a resumed Swin restarted its attention from random init).
+    # Load through ``from_pretrained`` instead, strictly.
+    def _plain_model(self) -> bool:
+        return not (self.is_fsdp_enabled or self.is_deepspeed_enabled or hasattr(self.model, "peft_config"))
+
+    def _load_weights_from(self, folder: str) -> None:
+        fresh = type(self.model).from_pretrained(folder, config=self.model.config, use_safetensors=True)
+        self.model.load_state_dict(fresh.state_dict(), strict=True)
+        del fresh
+
+    # -- exact resume of the augmentation RNG ---------------------------------------------------------
+    # Mid-epoch, Trainer restores the RNG states only *after* drawing the first resumed batch, so that
+    # batch's augmentation (torch's global RNG) would differ from the uninterrupted run and every later
+    # one would be shifted. Restore them just before that first draw instead, and only once.
+    def get_batch_samples(self, epoch_iterator: Any, num_batches: int, device: Any = None) -> Any:
+        if self._rng_pending is not None:
+            self._load_rng_state(self._rng_pending)
+        return super().get_batch_samples(epoch_iterator, num_batches, device)
+
+    def _load_rng_state(self, checkpoint: str | None) -> None:
+        if checkpoint is not None and checkpoint == self._rng_loaded:
+            return
+        super()._load_rng_state(checkpoint)
+        self._rng_pending, self._rng_loaded = None, checkpoint
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        self._rng_pending = resume_from_checkpoint
+        if model is None and self._plain_model():
+            self._load_weights_from(resume_from_checkpoint)
+        else:
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+
+    def _load_best_model(self) -> None:
+        if self._plain_model() and self.state.best_model_checkpoint:
+            self._load_weights_from(self.state.best_model_checkpoint)
+        else:
+            super()._load_best_model()
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Sampler | None:
         if self._sampler_labels is not None:
