@@ -156,7 +156,17 @@ def open_set_report(
         "known_share_flagged_unknown": float(np.mean([p.label == "unknown" for p in known])),
         "known_accuracy_when_answered": float(np.mean([a == y for a, y in answered])) if answered else None,
         "unseen_share_flagged_unknown": float(np.mean([p.label == "unknown" for p in unseen])),
+        # threshold-free: how well the top probability separates known from unseen (0.5 = not at all)
+        "auroc_confidence_known_vs_unseen": _auroc([p.score for p in known], [p.score for p in unseen]),
     }
+
+
+def _auroc(pos: Sequence[float], neg: Sequence[float]) -> float | None:
+    """P(score of a random known image > that of a random unseen one), ties counted half."""
+    if not len(pos) or not len(neg):
+        return None
+    a, b = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
+    return float((a > b).mean() + 0.5 * (a == b).mean())
 
 
 def main(argv: list[str] | None = None) -> int:

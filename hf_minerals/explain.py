@@ -7,7 +7,8 @@ the model's input resolution, plus ``overlay`` rendering and the ``Explainer`` t
 (probabilities and a Grad-CAM map from ONE forward/backward pass).
 
 Grad-CAM needs a spatial layer. It is found from the model type: ResNet's last stage,
-MobileNetV2's last 1x1 conv, and for Swin the final LayerNorm's token sequence (B, L, C) viewed as a
+MobileNetV2's last 1x1 conv, and for Swin the last stage: the token sequence (B, L, C) entering its
+last block (the output of that block's first LayerNorm, as pytorch-grad-cam does) viewed as a
 (B, C, h, w) map, where (h, w) is read from the last stage's own input grid, so any input size works
 (input/32: 7x7 at 224 px, 8x8 at 256 px). ViT-like models (CLS/register tokens first) and other
 CNNs are handled too. The view is an identity: logits are bit-for-bit unchanged (tested).
@@ -92,9 +93,10 @@ class AttributionModel(nn.Module):
         base = getattr(self.model, self.model.base_model_prefix, self.model)
         if self._token_kind == "swin":
             handles.append(base.encoder.layers[-1].register_forward_pre_hook(self._swin_stage_hook, with_kwargs=True))
-            handles.append(base.layernorm.register_forward_hook(self._swin_tokens_hook))
+            block = base.encoder.layers[-1].blocks[-1]  # its first LayerNorm: tokens before the last mixing
+            handles.append(block.layernorm_before.register_forward_hook(self._swin_tokens_hook))
         elif self._token_kind == "vit":
-            handles.append(base.encoder.layer[-1].layernorm_before.register_forward_hook(self._vit_tokens_hook))
+            handles.append(_vit_blocks(base)[-1].layernorm_before.register_forward_hook(self._vit_tokens_hook))
         try:
             yield self
         finally:
@@ -110,13 +112,20 @@ def _find_target_layer(model: nn.Module, grid: _TokenGrid) -> tuple[nn.Module, s
         return base.encoder.stages[-1], "resnet.encoder.stages[-1]", None
     if kind == "mobilenet_v2":
         return base.conv_1x1, "mobilenet_v2.conv_1x1", None
-    if kind in ("swin", "swinv2") or (base is not None and hasattr(base, "layernorm") and hasattr(base.encoder, "layers")
-                                      and hasattr(base.encoder.layers[-1], "blocks")):
-        return grid, f"{kind}.layernorm (tokens as a grid)", "swin"
     enc = getattr(base, "encoder", None)
-    if enc is not None and hasattr(enc, "layer") and hasattr(enc.layer[-1], "layernorm_before"):
-        return grid, f"{kind}.encoder.layer[-1].layernorm_before (patch tokens as a grid)", "vit"
+    if hasattr(enc, "layers") and hasattr(enc.layers[-1], "blocks") and hasattr(enc.layers[-1].blocks[-1], "layernorm_before"):
+        return grid, f"{kind}.encoder.layers[-1].blocks[-1].layernorm_before (tokens as a grid)", "swin"
+    if _vit_blocks(base) is not None:
+        return grid, f"{kind} last encoder layer's layernorm_before (patch tokens as a grid)", "vit"
     return _last_feature_map(model, kind)
+
+
+def _vit_blocks(base: nn.Module | None) -> nn.ModuleList | None:
+    """The encoder layers of a ViT-like model (``encoder.layer`` or, in newer transformers, ``layers``)."""
+    for blocks in (getattr(getattr(base, "encoder", None), "layer", None), getattr(base, "layers", None)):
+        if isinstance(blocks, nn.ModuleList) and len(blocks) and hasattr(blocks[-1], "layernorm_before"):
+            return blocks
+    return None
 
 
 def _last_feature_map(model: nn.Module, kind: str) -> tuple[nn.Module, str, None]:
@@ -127,7 +136,8 @@ def _last_feature_map(model: nn.Module, kind: str) -> tuple[nn.Module, str, None
     names = {m: n for n, m in model.named_modules()}
 
     def hook(mod: nn.Module, _inp: Any, out: Any) -> None:
-        if isinstance(out, torch.Tensor) and out.ndim == 4 and min(out.shape[-2:]) > 1 and "pool" not in names[mod]:
+        if isinstance(out, torch.Tensor) and out.ndim == 4 and min(out.shape[-2:]) > 1 and not any(
+            w in names[mod] for w in ("pool", "embedding")):
             seen.append((names[mod], mod))
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if m is not model]

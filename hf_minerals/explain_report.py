@@ -116,7 +116,7 @@ def grid_figure(cells: list[Cell], views: dict, path: Path, by: str = "method") 
     fig, axes = plt.subplots(len(rows), len(cols) + 1, figsize=(2.4 * (len(cols) + 1), 2.6 * len(rows)), squeeze=False)
     for r, img in enumerate(rows):
         axes[r, 0].imshow(views[img])
-        axes[r, 0].set_xlabel(Path(img).name[:28], fontsize=8)
+        axes[r, 0].set_xlabel(Path(img).stem[:32], fontsize=8)
         if r == 0:
             axes[r, 0].set_title("input (model view)", fontsize=9)
         for c, (model, method) in enumerate(cols, start=1):

@@ -28,7 +28,7 @@ from PIL import Image
 
 from .imageio import ImageLoadError, is_image_file, load_image
 from .modeling import load_classifier, load_processor
-from .preprocessing import DataConfig, eval_transform
+from .preprocessing import DataConfig, eval_transform, to_uint8_tensor
 
 UNKNOWN = "unknown"
 CALIBRATION_FILE = "calibration.json"
@@ -139,6 +139,11 @@ class Predictor:
 
     # -- core ---------------------------------------------------------------------------------
     def preprocess(self, images: Sequence[Image.Image | np.ndarray | torch.Tensor] | torch.Tensor) -> torch.Tensor:
+        """Images -> pixel_values; same-size images go through the resize as one uint8 batch (same maths, one call)."""
+        if not isinstance(images, torch.Tensor) and len(images) > 1:
+            tensors = [to_uint8_tensor(im) for im in images]
+            if all(t.shape == tensors[0].shape and t.shape[0] == 3 for t in tensors):
+                return eval_transform(torch.stack(tensors), self.data_config)
         return eval_transform(images, self.data_config)
 
     @torch.inference_mode()

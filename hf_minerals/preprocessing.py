@@ -123,11 +123,11 @@ def eval_transform(images: list | torch.Tensor, cfg: DataConfig) -> torch.Tensor
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Strengths of the training augmentation (all plain torch, all drawn from torch's global RNG).
+    """Strengths of the training augmentation (plain torch; every draw from a ``torch.Generator``).
 
-    Drawing from the global RNG (never ``random`` or numpy) matters: the Trainer saves and restores
-    torch's RNG state in every checkpoint, so a resumed run sees the same augmentations as an
-    uninterrupted one.
+    All randomness goes through torch (never ``random`` or numpy), from the generator passed to
+    :func:`train_transform`. The trainer passes one seeded by (seed, epoch, sample index), so a
+    resumed run, or one with more workers or processes, sees exactly the same augmented images.
 
     Colour jitter is deliberately modest: reflectance colour is one of the main diagnostic
     properties of opaque minerals (brass-yellow chalcopyrite vs pale cream pyrite vs golden gold),
@@ -229,7 +229,7 @@ def train_transform(
 
     Same output geometry and normalisation as :func:`eval_transform` (both read ``cfg``), with
     random resized crop, flips, 90-degree and small rotations, modest colour jitter and random
-    erasing on top. ``generator`` None draws from torch's global RNG (restored on resume).
+    erasing on top. ``generator`` None draws from torch's global RNG.
     """
     aug = aug or AugmentConfig()
     g = generator

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import logging
 import os
@@ -144,12 +145,26 @@ def _source_note(path: str) -> str:
     if mode in ("L", "1", "I;16", "I;16B", "I;16L", "I", "F", "LA", "La"):
         return (f"Input was greyscale ({mode}); converted to RGB. Colour is the main cue for opaque "
                 "minerals, so expect lower accuracy.")
+    if mode in ("RGBA", "P", "PA", "RGBa"):
+        return f"Input mode {mode} converted to 8-bit RGB (transparent areas shown as black)."
     return f"Input mode {mode} converted to 8-bit RGB."
+
+
+def _unit_interval(value: Any, name: str, default: float) -> float:
+    """A number in [0, 1] from a request (None = default), or a message that says what was wrong."""
+    try:
+        x = float(value) if value is not None else float(default)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{name} must be a number in [0, 1], got {value!r}", print_exception=False) from None
+    if not 0.0 <= x <= 1.0:  # also refuses NaN
+        raise gr.Error(f"{name} must be in [0, 1], got {x}", print_exception=False)
+    return x
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn every failure into a ``gr.Error`` the user can read; log unexpected ones with a traceback."""
 
+    @functools.wraps(fn)  # keeps the signature: API parameter names come from it
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
@@ -164,8 +179,6 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             LOG.error("unexpected error in %s: %s\n%s", fn.__name__, exc, traceback.format_exc())
             raise gr.Error(f"Internal error ({type(exc).__name__}); the server logged it and keeps running.") from None
 
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
     return wrapper
 
 
@@ -189,6 +202,16 @@ class MineralService:
         model_id = resolve_model(model)
         return cls(Predictor.from_pretrained(model_id, batch_size=16), model_id=model_id, limits=limits)
 
+    def method_options(self, method: str) -> dict[str, Any]:
+        """Settings that keep the slower methods interactive on a CPU Space: integrated gradients with 16
+        steps in one batch; occlusion with a window of 1/4 of the model input moved by 1/8 (7x7 = 49 passes)."""
+        side = min(self.predictor.data_config.crop)
+        if method == "integrated_gradients":
+            return {"n_steps": 16, "internal_batch_size": 16}
+        if method == "occlusion":
+            return {"window": max(4, side // 4), "stride": max(2, side // 8), "perturbations_per_eval": 16}
+        return {}
+
     def explainer(self, method: str) -> xai.Explainer:
         """One Explainer per attribution method, all sharing the predictor's model (built on first use)."""
         if method not in self._explainers:
@@ -204,13 +227,7 @@ class MineralService:
         return image, _source_note(path)
 
     def _threshold(self, value: Any) -> float:
-        try:
-            t = float(value) if value is not None else self.default_threshold
-        except (TypeError, ValueError):
-            raise gr.Error(f"unknown_threshold must be a number in [0, 1], got {value!r}", print_exception=False) from None
-        if not 0.0 <= t <= 1.0:
-            raise gr.Error(f"unknown_threshold must be in [0, 1], got {t}", print_exception=False)
-        return t
+        return _unit_interval(value, "unknown_threshold", self.default_threshold)
 
     def decide(self, probs: np.ndarray, threshold: float) -> dict[str, Any]:
         """The answer for one probability row at a per-request threshold (the shared predictor is not touched)."""
@@ -244,11 +261,11 @@ class MineralService:
         if method not in METHOD_NAMES:
             raise gr.Error(f"method must be one of {sorted(METHOD_NAMES)}, got {method!r}", print_exception=False)
         threshold = self._threshold(unknown_threshold)
-        alpha = float(np.clip(float(opacity if opacity is not None else 0.5), 0.0, 1.0))
+        alpha = _unit_interval(opacity, "opacity", 0.5)
         image, note = self.load(upload)
         t0 = time.perf_counter()
         with self._model_lock:
-            result = self.explainer(method).explain([image])
+            result = self.explainer(method).explain([image], **self.method_options(method))
         seconds = time.perf_counter() - t0
         heat, probs = np.asarray(result.maps[0], dtype=np.float32), np.asarray(result.probs[0])
         display = self._display(image, result.views[0])
@@ -272,7 +289,7 @@ class MineralService:
         """New opacity, same map: no model call."""
         if not state:
             return None
-        image = xai.overlay(state["display"], state["heatmap"], alpha=float(np.clip(opacity, 0.0, 1.0)))
+        image = xai.overlay(state["display"], state["heatmap"], alpha=_unit_interval(opacity, "opacity", 0.5))
         return stamp(image, {"kind": "attribution overlay", "method": state["details"].get("method")})
 
     def redecide(self, state: dict | None, unknown_threshold: float) -> tuple[str, dict]:
@@ -367,7 +384,7 @@ def build_app(model: str | os.PathLike | None = None, *, service: MineralService
             "# hf-minerals: which opaque mineral is this?\n"
             f"Upload a reflected-light photomicrograph (plane-polarised light, polished section). Model: `{service.model_id}` "
             f"· classes: {', '.join(service.predictor.labels)}. Limits: {lim.max_upload_mb} MB, "
-            f"{lim.max_pixels / 1e6:.0f} MP, at least {lim.min_side} px per side."
+            f"{lim.max_pixels / 1e6:.1f} MP, at least {lim.min_side} px per side."
         )
         with gr.Tab("Identify a grain"):
             state = gr.State(None, time_to_live=900)
@@ -383,7 +400,7 @@ def build_app(model: str | os.PathLike | None = None, *, service: MineralService
                                           + (" (from calibration.json)" if service.calibrated else ""))
                     button = gr.Button("Identify", variant="primary", elem_id="identify")
                 with gr.Column():
-                    verdict = gr.Markdown(elem_id="verdict")
+                    verdict = gr.Markdown(elem_id="verdict", label="verdict")
                     label = gr.Label(num_top_classes=n, show_heading=False, label="Probabilities", elem_id="label")
                     overlay = gr.Image(type="pil", format="png", label="Where the model looked", interactive=False, height=360,
                                        elem_id="overlay")
@@ -414,7 +431,7 @@ def build_app(model: str | os.PathLike | None = None, *, service: MineralService
         with gr.Tab("Whole section"):
             gr.Markdown(
                 "Map a whole polished section: the image is cut into tiles, each tile is classified, and the "
-                f"result is a mineral map with modal abundance. Images up to {lim.map_max_pixels / 1e6:.0f} MP."
+                f"result is a mineral map with modal abundance. Images up to {lim.map_max_pixels / 1e6:.1f} MP."
             )
             with gr.Row():
                 with gr.Column():
@@ -429,7 +446,7 @@ def build_app(model: str | os.PathLike | None = None, *, service: MineralService
                     section_overlay = gr.Image(type="pil", format="png", label="Map over the image",
                                                interactive=False)
                     abundance = gr.Label(label="Modal abundance (area fraction)", show_heading=False)
-            map_text = gr.Markdown()
+            map_text = gr.Markdown(label="abundance table")
             examples, captions = _examples("section")
             if examples:
                 gr.Examples(examples, inputs=[section], example_labels=captions, label=SYNTHETIC_NOTE)

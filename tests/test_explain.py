@@ -74,7 +74,7 @@ def test_wrapper_leaves_logits_unchanged(models, arch):
 def test_target_layers_found_from_model_type(models):
     assert AttributionModel(models["resnet"]).layer is models["resnet"].resnet.encoder.stages[-1]
     assert AttributionModel(models["mobilenet_v2"]).layer is models["mobilenet_v2"].mobilenet_v2.conv_1x1
-    assert "layernorm" in AttributionModel(models["swin"]).layer_name
+    assert "layers[-1].blocks[-1].layernorm_before" in AttributionModel(models["swin"]).layer_name
 
 
 @pytest.mark.parametrize("size,window", [(224, 7), (256, 8)])
@@ -94,9 +94,11 @@ def test_swin_token_grid_matches_hf_layout_at_any_size(size, window):
     with torch.no_grad():
         out = model(pixel_values=x, output_hidden_states=True)
     assert torch.equal(logits, out.logits)
-    last = out.reshaped_hidden_states[-1]  # (B, C, h, w), HF's layout, before the final LayerNorm
-    assert last.shape[-2:] == (size // 32, size // 32) == seen["grid"].shape[-2:]
-    expected = model.swin.layernorm(last.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    # the last stage's input = the previous stage's downsampled output, in HF's own (B, C, h, w) layout
+    last_in = out.reshaped_hidden_states[-2]
+    assert last_in.shape[-2:] == (size // 32, size // 32) == seen["grid"].shape[-2:]
+    norm = model.swin.encoder.layers[-1].blocks[-1].layernorm_before  # depth 1: the last block is the first
+    expected = norm(last_in.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
     torch.testing.assert_close(seen["grid"], expected)
     maps = attribute(model, x, method="gradcam")
     assert maps.shape == (1, size, size) and np.isfinite(maps).all()
@@ -108,7 +110,7 @@ def _corner_scenes(n: int, size: int = 64, seed: int = 0) -> tuple[torch.Tensor,
     rng = np.random.default_rng(seed)
     imgs = rng.normal(110, 25, (n, size, size, 3))
     labels = rng.integers(0, 2, n)
-    colours = np.array([[230, 215, 120], [150, 200, 60]])
+    colours = np.array([[235, 220, 110], [90, 150, 230]])
     c = size // 3
     for i in range(n):
         y, x = rng.integers(2, 6, 2)
@@ -128,11 +130,11 @@ def test_gradcam_concentrates_on_the_corner_grain_of_a_trained_model(tiny_model_
     model = _kaiming(load_classifier(folder))
     cfg = DataConfig.from_processor(load_processor(folder))
     images, labels, quadrant = _corner_scenes(64, size=96)
-    x = eval_transform(images, cfg)  # the one preprocessing factory (64 px resize + 56 px crop)
+    x = eval_transform(images, cfg)  # the one preprocessing factory
     # the mask through the same geometry (resize + centre crop) as the pixels
     mask = (resize_crop(torch.from_numpy(quadrant)[None, None].float(), cfg)[0, 0] > 0.5).numpy()
     torch.manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     model.train()
     for step in range(12):
         idx = torch.randint(0, len(x), (16,), generator=torch.Generator().manual_seed(step))
@@ -230,3 +232,28 @@ def test_cli_writes_overlays_grid_and_index(tiny_model_factory, tmp_path):
     assert all((out / m["path"].split("/")[-1]).is_file() for m in index["maps"])
     with pytest.raises(SystemExit):
         main(["--model", models[0], "--images", *paths, "--methods", "lime", "--output", str(out)])
+
+
+@pytest.mark.parametrize("kind", ["vit", "convnext", "swinv2"])
+def test_other_transformers_classifiers(kind):
+    """Beyond the paper's three families: ViT (CLS + patch tokens), ConvNeXt (generic CNN), SwinV2."""
+    from transformers import ConvNextConfig, Swinv2Config, ViTConfig
+
+    cfg = {
+        "vit": ViTConfig(image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32, num_labels=3),
+        "convnext": ConvNextConfig(hidden_sizes=[8, 16, 16, 16], depths=[1, 1, 1, 1], num_labels=3),
+        "swinv2": Swinv2Config(image_size=64, patch_size=4, embed_dim=8, depths=[1, 1, 1], num_heads=[1, 1, 1],
+                               window_size=2, num_labels=3),
+    }[kind]
+    torch.manual_seed(0)
+    model = AutoModelForImageClassification.from_config(cfg).eval()
+    size = 32 if kind == "vit" else 64
+    x = torch.randn(2, 3, size, size)
+    wrapper = AttributionModel(model)
+    assert "embedding" not in wrapper.layer_name
+    with torch.no_grad(), wrapper.attached():
+        assert torch.equal(wrapper(x), model(pixel_values=x).logits)
+    maps = attribute(model, x, method="gradcam")
+    assert maps.shape == (2, size, size) and np.isfinite(maps).all()
+    assert all(normalize_map(m).std() > 1e-3 for m in maps)

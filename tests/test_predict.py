@@ -132,3 +132,21 @@ def test_calibrate_cli_and_open_set(tiny_model_factory, tmp_path):
     assert calibrated.unknown_threshold == rec["unknown_threshold"]
     report = open_set_report(calibrated, images[:20], [names[i] for i in labels[:20]], _images(10, seed=9))
     assert 0 <= report["unseen_share_flagged_unknown"] <= 1 and report["n_unseen"] == 10
+    assert 0 <= report["auroc_confidence_known_vs_unseen"] <= 1
+
+
+def test_same_size_batch_path_matches_pipeline(tiny_model_factory):
+    """Same-size images take the stacked-resize path; it must equal per-image preprocessing and the pipeline."""
+    from transformers import pipeline
+
+    from hf_minerals.preprocessing import eval_transform
+
+    folder = tiny_model_factory("mobilenet_v2")  # resize + centre crop: the path with most geometry
+    pred = Predictor.from_pretrained(folder, batch_size=4)
+    images = _images(5, seed=11, size=(90, 80))
+    assert torch.equal(pred.preprocess(images), eval_transform(images, pred.data_config))
+    probs = pred.predict_proba(images)
+    pipe = pipeline("image-classification", model=str(folder), top_k=None)
+    for row, out in zip(probs, pipe(images)):
+        ref = {d["label"]: d["score"] for d in out}
+        assert max(abs(row[i] - ref[name]) for i, name in enumerate(pred.labels)) < 1e-2

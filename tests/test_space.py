@@ -87,6 +87,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     # refused
     out["text"] = d / "notes.png"
     out["text"].write_text("this is not an image\n" * 20)
+    out["svg"] = d / "drawing.svg"  # scripts in an SVG must never reach a browser as an "image"
+    out["svg"].write_text('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
     out["empty"] = d / "empty.png"
     out["empty"].write_bytes(b"")
     buf = io.BytesIO()
@@ -142,6 +144,17 @@ def test_predict_and_explain_agree(space, client, files):
     assert np.abs(ov - np.asarray(Image.open(files["valid"]), dtype=np.int16)).mean() > 5  # a map was blended in
 
 
+@pytest.mark.parametrize("method", ["integrated_gradients", "occlusion"])
+def test_slower_methods_give_maps(client, files, method):
+    from gradio_client import handle_file
+
+    _, overlay_path, verdict, details = client.predict(handle_file(files["valid"]), method, 0.5, 0.0,
+                                                       api_name="/explain")
+    assert details["method"] == method and "slower" in verdict
+    with Image.open(overlay_path) as im:
+        assert im.size == (128, 96)
+
+
 def test_unknown_when_threshold_not_met(client, files):
     from gradio_client import handle_file
 
@@ -164,6 +177,7 @@ def test_odd_modes_are_converted_and_classified(client, files, kind):
 # -- hostile input: a clear error, and the server keeps serving ----------------------------------------
 BAD = {
     "text": "not an image",
+    "svg": "not an image",
     "empty": "empty file",
     "truncated": "truncated or corrupt",
     "tiny": "too small",
@@ -193,6 +207,8 @@ def test_bad_parameters_are_refused(client, files):
         client.predict(handle_file(files["valid"]), "telepathy", 0.5, 0.5, api_name="/explain")
     with pytest.raises(AppError, match="unknown_threshold must be in"):
         client.predict(handle_file(files["valid"]), 7.0, api_name="/predict")
+    with pytest.raises(AppError, match="opacity must be"):
+        client.predict(handle_file(files["valid"]), "gradcam", "lots", 0.5, api_name="/explain")
     with pytest.raises(AppError, match="No image"):
         client.predict(None, "gradcam", 0.5, 0.5, api_name="/explain")
 
@@ -207,11 +223,12 @@ def test_upload_size_is_bounded_by_the_server(space, files, tmp_path):
     assert httpx.get(url, timeout=10).status_code == 200
 
 
-def test_files_outside_the_upload_folder_are_refused(client):
+def test_files_outside_the_upload_folder_and_private_urls_are_refused(client):
     from gradio_client.exceptions import AppError
 
-    with pytest.raises(AppError):  # a hand-made payload pointing at a server-side file
-        client.predict({"path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}}, 0.5, api_name="/predict")
+    for path in ("/etc/hostname", "http://127.0.0.1:1/secret", "http://169.254.169.254/latest/meta-data/"):
+        with pytest.raises(AppError):  # hand-made payloads: a server-side file, loopback / link-local URLs
+            client.predict({"path": path, "meta": {"_type": "gradio.FileData"}}, 0.5, api_name="/predict")
 
 
 # -- whole section ----------------------------------------------------------------------------------

@@ -25,6 +25,9 @@ def test_space_front_matter_is_valid():
         assert data.get(key), key
     assert data["sdk"] == "gradio" and data["sdk_version"] == gradio.__version__  # the Space runs the tested Gradio
     assert (SPACE / data["app_file"]).is_file()
+    colours = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}  # what the Hub accepts
+    assert data["colorFrom"] in colours and data["colorTo"] in colours
+    assert len(data.get("short_description", "")) <= 60
     examples = sorted((SPACE / "examples").glob("*.png"))
     assert examples and all(p.name.startswith("synthetic_") for p in examples)
     meta = [json.loads(line) for line in (SPACE / "examples" / "metadata.jsonl").read_text().splitlines()]

@@ -105,6 +105,10 @@ def test_bad_arguments_fail_clearly(tmp_path):
         render_scene("pyrite", shift="sepia")
     with pytest.raises(ValueError, match="size"):
         render_scene("pyrite", size=4)
+    with pytest.raises(ValueError, match="seed"):
+        render_scene("pyrite", seed=-1)
+    with pytest.raises(ValueError, match="render_section_tiles"):
+        render_section(30_000, 30_000)
     write_image_folder(tmp_path / "d", classes=("gold",), per_class=2, size=32, progress=False)
     with pytest.raises(FileExistsError, match="overwrite"):
         write_image_folder(tmp_path / "d", classes=("gold",), per_class=1, size=32, progress=False)
@@ -176,7 +180,7 @@ def test_stibnite_brightness_varies_more_than_pyrite(scenes):
     extra = [render_scene(m, 128, seed=s) for m in ("stibnite", "pyrite") for s in range(8, 20)]
     st = _grain_brightness_spread(scenes["stibnite"] + extra[:12], "stibnite")
     py = _grain_brightness_spread(scenes["pyrite"] + extra[12:], "pyrite")
-    assert st > 2 * py, (st, py)
+    assert st > 1.5 * py, (st, py)  # measured ~0.07 vs ~0.03
 
 
 def test_scratches_cross_soft_phases_and_stop_at_pyrite():
@@ -195,8 +199,9 @@ def test_scratches_cross_soft_phases_and_stop_at_pyrite():
                 if on.sum() >= 8 and off.sum() >= 50:
                     ratio[key].append(lum[on].mean() / lum[off].mean())
     assert len(ratio["soft"]) >= 5 and len(ratio["pyrite"]) >= 5, {k: len(v) for k, v in ratio.items()}
-    assert np.median(ratio["soft"]) < 0.85  # scratches darken soft phases
-    assert np.median(ratio["pyrite"]) > 0.96  # ... and are interrupted by pyrite
+    soft, hard = np.median(ratio["soft"]), np.median(ratio["pyrite"])
+    assert soft < 0.9  # scratches darken soft phases (measured ~0.82 after the optics blur the 1-px lines)
+    assert hard > 0.97 and hard - soft > 0.1  # ... and are interrupted by pyrite (measured ~1.0)
 
 
 def test_shifts_are_real():

@@ -37,6 +37,11 @@ def write_section(output: Path, width: int, height: int, seed: int, classes, shi
     """Stream a section to ``output/synthetic_section_<seed>.png`` + mask, tile by tile (bounded memory)."""
     import numpy as np
 
+    from .render import MAX_PIXELS_IN_MEMORY
+
+    if width * height > MAX_PIXELS_IN_MEMORY:
+        raise ValueError(f"--width x --height above {MAX_PIXELS_IN_MEMORY} pixels does not fit one PNG in memory; "
+                         "stream it with hf_minerals.synthetic.render_section_tiles")
     output.mkdir(parents=True, exist_ok=True)
     image = np.empty((height, width, 3), np.uint8)
     mask = np.empty((height, width), np.uint8)
@@ -68,7 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     if args.output is not None:
         if args.width is not None:
-            meta = write_section(args.output, args.width, args.height, args.seed, args.classes, args.shift, args.tile)
+            try:
+                meta = write_section(args.output, args.width, args.height, args.seed, args.classes, args.shift, args.tile)
+            except ValueError as e:
+                sys.exit(f"make_synthetic.py: {e}")
             print(f"wrote SYNTHETIC section {args.width}x{args.height} to {args.output / meta['file_name']} "
                   f"(+ mask, mapping.json, metadata.jsonl) in {time.perf_counter() - t0:.1f}s")
         else:

@@ -28,12 +28,11 @@ def polygon(n: int, r: float, angle: float, c: np.ndarray, rng: Rng, jitter: flo
 def roughen(pts: np.ndarray, rng: Rng, amp: float, step: float = 5.0) -> np.ndarray:
     """Subdivide the outline every ~``step`` px and jitter the new points by ~``amp`` px across the edge:
     real grain boundaries are chipped and ragged at the pixel scale, not ruler-straight."""
-    nxt = np.roll(pts, -1, axis=0)
-    seg = nxt - pts
+    if amp <= 0 or np.ptp(pts[:, 0]) + np.ptp(pts[:, 1]) < 4 * step:  # too small to show
+        return pts
+    seg = np.concatenate([pts[1:], pts[:1]]) - pts
     length = np.hypot(seg[:, 0], seg[:, 1])
     k = np.clip(np.ceil(length / step).astype(int), 1, 64)
-    if k.sum() > 4 * len(pts) + 400 or amp <= 0:
-        return pts
     i = np.repeat(np.arange(len(pts)), k)
     start = np.repeat(np.cumsum(k) - k, k)
     t = (np.arange(len(i)) - start) / k[i]
@@ -94,7 +93,7 @@ def blobs(centres: np.ndarray, radii: np.ndarray, rng: Rng, rough: float = 0.3, 
     return np.stack([x * ca - y * sa, x * sa + y * ca], -1) + centres[:, None, :]
 
 
-def _pits(host: Grain, c: np.ndarray, r: float, n: int, size: float, rng: Rng) -> list[Grain]:
+def pits(host: Grain, c: np.ndarray, r: float, n: int, size: float, rng: Rng) -> list[Grain]:
     """Pluck pits inside ``host``: one cluster grain (drawing many tiny shapes as one object is fast)."""
     if n <= 0:
         return []
@@ -112,7 +111,7 @@ def _fractures(host: Grain, c: np.ndarray, r: float, n: int, fill: str, rng: Rng
 
 
 # ----------------------------------------------------------------------------- minerals
-def make_pyrite(c: np.ndarray, d: float, rng: Rng, fill: str = "pit") -> Parts:
+def make_pyrite(c: np.ndarray, d: float, rng: Rng, fill: str = "pit", pit_px: float = 2.0) -> Parts:
     """Euhedral cube/pyritohedron sections (squares, triangles, hexagons) with fractures, pits, zoning."""
     r = d / 2
     kind = rng.choice(["square", "rect", "triangle", "hexagon", "pentagon"], p=[0.4, 0.12, 0.15, 0.2, 0.13])
@@ -125,13 +124,13 @@ def make_pyrite(c: np.ndarray, d: float, rng: Rng, fill: str = "pit") -> Parts:
         core = c + (pts - c) * rng.uniform(0.4, 0.7)
         feats.append(Grain("pyrite", core, g.refl * rng.uniform(0.96, 0.985), host=g))
         if rng.random() < 0.5:
-            feats += _pits(g, c, 0.4 * r, int(rng.integers(5, 20)), max(0.8, 0.03 * d), rng)
+            feats += pits(g, c, 0.4 * r, int(rng.integers(5, 20)), min(0.6 * pit_px, 0.03 * d), rng)
     feats += _fractures(g, c, r, int(rng.poisson(1.2 if d > 40 else 0.3)), fill, rng)
-    feats += _pits(g, c, 0.7 * r, int(rng.poisson(2 + d / 30)), max(0.7, 0.022 * d), rng)
+    feats += pits(g, c, 0.7 * r, int(rng.poisson(2 + d / 30)), min(pit_px, 0.04 * d), rng)
     return [g], feats
 
 
-def make_arsenopyrite(c: np.ndarray, d: float, rng: Rng) -> Parts:
+def make_arsenopyrite(c: np.ndarray, d: float, rng: Rng, pit_px: float = 2.0) -> Parts:
     """Rhombs/lozenges, prisms and needles; weak bireflectance twins and compositional zoning."""
     a = rng.uniform(0, np.pi)
     kind = rng.choice(["rhomb", "prism", "needle"], p=[0.5, 0.3, 0.2])
@@ -155,7 +154,7 @@ def make_arsenopyrite(c: np.ndarray, d: float, rng: Rng) -> Parts:
     if rng.random() < 0.5:  # zoning: Sb/Co-bearing core a shade different
         feats.append(Grain("arsenopyrite", c + (pts - c) * rng.uniform(0.45, 0.75), refl * rng.uniform(0.965, 1.02), host=g))
     feats += _fractures(g, c, d / 2, int(rng.poisson(0.5)), "pit", rng)
-    feats += _pits(g, c, 0.3 * d, int(rng.poisson(1 + d / 60)), max(0.8, 0.03 * d), rng)
+    feats += pits(g, c, 0.3 * d, int(rng.poisson(1 + d / 60)), min(pit_px, 0.04 * d), rng)
     return [g], feats
 
 
@@ -195,11 +194,11 @@ def make_gold(c: np.ndarray, d: float, rng: Rng, host: Grain | None = None) -> P
     return ([], [g]) if host is not None else ([g], [])
 
 
-def make_chalcopyrite(c: np.ndarray, d: float, rng: Rng) -> Parts:
+def make_chalcopyrite(c: np.ndarray, d: float, rng: Rng, pit_px: float = 2.0) -> Parts:
     """Anhedral, concave mass that fills the space left by earlier crystals."""
     pts = blob(d / 2, c, rng, rng.uniform(0.35, 0.6), 40, rng.uniform(0.6, 1.5), rng.uniform(0, np.pi))
     g = Grain("chalcopyrite", roughen(pts, rng, 0.7, 4.0), sample_reflectance("chalcopyrite", rng)[0])
-    feats = _pits(g, c, 0.3 * d, int(rng.poisson(0.5)), max(0.8, 0.02 * d), rng)
+    feats = pits(g, c, 0.3 * d, int(rng.poisson(0.5)), min(pit_px, 0.03 * d), rng)
     return [g], feats
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -39,6 +40,7 @@ class Imaging:
     jpeg_quality: int = 0  # 0 = lossless; else JPEG quality with 4:2:0 chroma subsampling
     polarizer: float = 0.0  # polarizer azimuth (rad): sets which stibnite laths are bright
     saturation: float = 1.0  # camera picture-style colour boost (1 = colorimetric)
+    dust: int = 0  # out-of-focus dust specks on the sensor (soft dark discs fixed in the frame)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -61,6 +63,32 @@ def _noise_sigma_lut(im: Imaging) -> np.ndarray:
     return np.clip(sigma_lin * slope, 0, 40).astype(np.float32)
 
 
+@lru_cache(maxsize=8)
+def _frame_geometry(x0: int, y0: int, w: int, h: int, frame_w: int, frame_h: int):
+    """Normalised window coordinates, squared radius (1 at the frame corner) and the corner-blur weight.
+    Cached: every scene of a given size has the same window, and the arrays are never written to."""
+    ys = (np.arange(y0, y0 + h, dtype=np.float32) + 0.5 - frame_h / 2) / np.float32(frame_w / 2)
+    xs = (np.arange(x0, x0 + w, dtype=np.float32) + 0.5 - frame_w / 2) / np.float32(frame_w / 2)
+    r2 = (xs[None, :] ** 2 + ys[:, None] ** 2) / np.float32(1 + (frame_h / frame_w) ** 2)
+    wgt = (np.clip(r2 * 1.3 - 0.3, 0, 1) * 255).astype(np.uint8)
+    for a in (xs, ys, r2, wgt):
+        a.flags.writeable = False
+    return xs, ys, r2, wgt
+
+
+def _dust(n: int, seed: int, xs: np.ndarray, ys: np.ndarray, frame_w: int) -> np.ndarray:
+    """Transmission of ``n`` out-of-focus dust specks: soft discs 0.5-2.5 % of the frame wide, 3-12 % dark."""
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, 4242])
+    out = np.ones((len(ys), len(xs)), np.float32)
+    for _ in range(n):
+        cx, cy = rng.uniform(-1, 1, 2)
+        r = rng.uniform(0.01, 0.05)
+        depth = rng.uniform(0.03, 0.12)
+        d2 = ((xs[None, :] - cx) ** 2 + (ys[:, None] - cy) ** 2) / r**2
+        out *= 1 - depth * np.exp(-d2 * d2)
+    return out
+
+
 def saturation_matrix(s: float) -> np.ndarray:
     """3x3 linear-RGB matrix scaling chroma by ``s`` about Rec.709 luminance (a camera picture style)."""
     lum = np.array([0.2126, 0.7152, 0.0722], np.float32)
@@ -79,7 +107,7 @@ def _blur(img: Image.Image, psf_sigma: float, defocus_sigma: float) -> Image.Ima
 
 
 def expose(surf: Surface, im: Imaging, x0: int, y0: int, frame_w: int, frame_h: int, seed: int,
-           noise_origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+           local_noise: bool = False) -> np.ndarray:
     """Polished surface window -> 8-bit sRGB (h, w, 3), JPEG not yet applied.
 
     Colour is linear in reflectance, so each grain's spectrum goes through lamp, white balance and camera
@@ -96,11 +124,11 @@ def expose(surf: Surface, im: Imaging, x0: int, y0: int, frame_w: int, frame_h: 
         rgb[surf.twin] = alt[surf.idx[surf.twin]]
 
     # illumination: vignetting (radial) and a linear gradient across the frame
-    ys = (np.arange(y0, y0 + h, dtype=np.float32) + 0.5 - frame_h / 2) / np.float32(frame_w / 2)
-    xs = (np.arange(x0, x0 + w, dtype=np.float32) + 0.5 - frame_w / 2) / np.float32(frame_w / 2)
-    r2 = (xs[None, :] ** 2 + ys[:, None] ** 2) / np.float32(1 + (frame_h / frame_w) ** 2)
-    grad = np.cos(im.gradient_angle) * xs[None, :] + np.sin(im.gradient_angle) * ys[:, None]
-    light = (1 - im.vignetting * r2) * (1 + 0.5 * im.gradient * grad)
+    xs, ys, r2, corner_wgt = _frame_geometry(x0, y0, w, h, frame_w, frame_h)
+    grad = np.float32(np.cos(im.gradient_angle)) * xs[None, :] + np.float32(np.sin(im.gradient_angle)) * ys[:, None]
+    light = (1 - np.float32(im.vignetting) * r2) * (1 + np.float32(0.5 * im.gradient) * grad)
+    if im.dust:
+        light = light * _dust(im.dust, seed, xs, ys, frame_w)
     rgb *= (surf.shade * light)[:, :, None]
     if surf.glow is not None:
         ir = np.stack([INTERNAL_COLOUR.get(g.phase, (0, 0, 0, 0)) for g in surf.grains]).astype(np.float32) @ K
@@ -113,8 +141,7 @@ def expose(surf: Surface, im: Imaging, x0: int, y0: int, frame_w: int, frame_h: 
     img = _blur(Image.fromarray(linear_to_srgb8(rgb)), im.psf_sigma, im.defocus_sigma)
     if im.corner_defocus > 0.2:
         far = _blur(img, 0.0, 2 * im.corner_defocus)
-        wgt = Image.fromarray((np.clip(r2 * 1.3 - 0.3, 0, 1) * 255).astype(np.uint8))
-        img = Image.composite(far, img, wgt)
+        img = Image.composite(far, img, Image.fromarray(corner_wgt))
     out = np.asarray(img)
 
     # sensor noise: shot (signal-dependent) + read, after the optics. Since the clean level is an integer,
@@ -122,7 +149,7 @@ def expose(surf: Surface, im: Imaging, x0: int, y0: int, frame_w: int, frame_h: 
     table = np.clip(np.arange(256, dtype=np.float32)[:, None] + np.rint(_noise_sigma_lut(im)[:, None] * GAUSS_LUT[None, :]),
                     0, 255).astype(np.uint8)
     key = out.astype(np.uint16) << 8
-    key |= noise_bytes(seed, 7, x0 - noise_origin[0], y0 - noise_origin[1], w, h, 3)
+    key |= noise_bytes(seed, 7, x0, y0, w, h, 3, local_noise)
     return table.ravel()[key]
 
 

@@ -17,7 +17,8 @@ from .shifts import sample_imaging
 
 GENERATOR_VERSION = "1"
 CELL = 512  # section layout cell (px); grains stay within 2 cells of their own
-MAX_PIXELS = 30_000 * 30_000
+MAX_PIXELS = 30_000 * 30_000  # tiles (streamed)
+MAX_PIXELS_IN_MEMORY = 20_000 * 20_000  # render_section holds image + mask: 4 bytes per pixel
 
 
 @dataclass
@@ -33,6 +34,12 @@ class Scene:
     layers: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def _check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 def _salt(text: str) -> int:
     return zlib.crc32(text.encode())
 
@@ -45,12 +52,11 @@ def phase_fractions(mask: np.ndarray) -> dict[str, float]:
 
 def _render_window(lay: Layout, im: Imaging, x0: int, y0: int, w: int, h: int, frame: tuple[int, int],
                    seed: int, local_noise: bool = False, layers: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Render a window with enough margin for the blurs; ``local_noise`` addresses noise from the
-    window's own corner (cheaper for a single scene; sections need absolute addressing)."""
+    """Render a window with enough margin for the blurs; ``local_noise`` draws the noise for this window
+    alone (cheaper for a single scene; sections need position-addressed noise so tiles agree)."""
     m = im.blur_margin()
-    origin = (x0 - m, y0 - m) if local_noise else (0, 0)
-    surf = surface(lay, x0 - m, y0 - m, w + 2 * m, h + 2 * m, seed, origin)
-    img = expose(surf, im, x0 - m, y0 - m, frame[0], frame[1], seed, origin)
+    surf = surface(lay, x0 - m, y0 - m, w + 2 * m, h + 2 * m, seed, local_noise)
+    img = expose(surf, im, x0 - m, y0 - m, frame[0], frame[1], seed, local_noise)
     if layers is not None:
         layers["instances"] = np.ascontiguousarray(surf.instances()[m : m + h, m : m + w])
         sm = surf.scratch if surf.scratch is not None else np.zeros_like(surf.shade)
@@ -64,6 +70,7 @@ def render_scene(mineral: str, size: int = 224, seed: int = 0, shift: str | None
         raise ValueError(f"unknown mineral {mineral!r}; choose from {list(ALL_SYNTHETIC_MINERALS)}")
     if not 16 <= size <= 4096:
         raise ValueError(f"size must be in [16, 4096] px, got {size}")
+    seed = _check_seed(seed)
     salt = _salt(mineral)
     rng_scene = np.random.default_rng([seed, salt, 0])
     rng_img = np.random.default_rng([seed, salt, 1])
@@ -126,6 +133,7 @@ class _SectionLayout:
 
 
 def _section_setup(width: int, height: int, seed: int, classes, shift):
+    _check_seed(seed)
     if width < 16 or height < 16 or width * height > MAX_PIXELS:
         raise ValueError(f"section size {width}x{height} out of range (16 px .. {MAX_PIXELS} pixels)")
     classes = tuple(classes or ALL_SYNTHETIC_MINERALS)
@@ -163,7 +171,12 @@ def render_section_tiles(width: int, height: int, seed: int = 0, classes=None, s
 
 
 def render_section(width: int, height: int, seed: int = 0, classes=None, shift: str | None = None) -> Scene:
-    """A whole-section image with many grains of several minerals and its full label mask."""
+    """A whole-section image with many grains of several minerals and its full label mask.
+
+    Holds the whole image in memory (4 bytes/pixel); for bigger mosaics stream :func:`render_section_tiles`."""
+    if width * height > MAX_PIXELS_IN_MEMORY:
+        raise ValueError(f"{width}x{height} is too big to hold in memory ({MAX_PIXELS_IN_MEMORY} pixels max); "
+                         "stream it with render_section_tiles(...) instead")
     classes, im, _, _ = _section_setup(width, height, seed, classes, shift)
     image = np.empty((height, width, 3), np.uint8)
     mask = np.empty((height, width), np.uint8)

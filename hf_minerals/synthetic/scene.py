@@ -54,17 +54,18 @@ def grain_diameter(mineral: str, rng: np.random.Generator, um_per_px: float, cap
 
 def make_mineral(mineral: str, c: np.ndarray, d: float, rng: np.random.Generator, im: Imaging,
                  um_per_px: float, fill: str = "pit") -> habits.Parts:
-    """One crystal/aggregate of ``mineral`` with its own features."""
+    """One crystal/aggregate of ``mineral`` with its own features (pluck pits 1-8 um across)."""
+    pit_px = max(0.8, float(np.exp(rng.uniform(np.log(0.5), np.log(4.0)))) / um_per_px)
     if mineral == "pyrite":
-        return habits.make_pyrite(c, d, rng, fill)
+        return habits.make_pyrite(c, d, rng, fill, pit_px)
     if mineral == "arsenopyrite":
-        return habits.make_arsenopyrite(c, d, rng)
+        return habits.make_arsenopyrite(c, d, rng, pit_px)
     if mineral == "stibnite":
         return habits.make_stibnite(c, d, rng, im.polarizer)
     if mineral == "gold":
         return habits.make_gold(c, d, rng)
     if mineral == "chalcopyrite":
-        return habits.make_chalcopyrite(c, d, rng)
+        return habits.make_chalcopyrite(c, d, rng, pit_px)
     if mineral == "galena":
         return habits.make_galena(c, d, rng, pit_px=max(1.2, rng.uniform(2, 6) / um_per_px))
     if mineral == "sphalerite":
@@ -97,7 +98,7 @@ class _Builder:
 
 def _gangue(b: _Builder, matrix: Grain, rng, x0, y0, w, h, um_per_px: float) -> None:
     """Gangue texture: subgrains of the matrix phase, plucked pits, resin bubbles, carbonate cleavage pits."""
-    n_pits = int(rng.poisson(w * h / 1500))
+    n_pits = int(rng.poisson(min(w * h * um_per_px**2 / 8000, w * h / 1500)))  # ~1 per 90 x 90 um
     if n_pits and matrix.phase != "resin":
         c = np.stack([x0 + rng.uniform(0, w, n_pits), y0 + rng.uniform(0, h, n_pits)], 1)
         r = np.maximum(rng.uniform(0.5, 4.0, n_pits) / um_per_px, 0.6) * rng.uniform(0.6, 1.4, n_pits)
@@ -106,17 +107,17 @@ def _gangue(b: _Builder, matrix: Grain, rng, x0, y0, w, h, um_per_px: float) -> 
     n = int(rng.poisson(w * h / 9000 * min(1.0, 2 * um_per_px)))
     for _ in range(min(n, 40)):
         c = np.array([x0 + rng.uniform(0, w), y0 + rng.uniform(0, h)])
-        if matrix.phase == "resin" or rng.random() < 0.05:
-            r = max(1.0, rng.uniform(2, 25) / um_per_px)
+        if matrix.phase == "resin" or rng.random() < 0.01:  # air bubbles
+            r = max(1.0, rng.uniform(2, 15) / um_per_px)
             b.add(([Grain("pit", habits.blob(min(r, 60), c, rng, 0.05, 20), sample_reflectance("pit", rng)[0])], []), 0.5, False)
         else:
             d = max(6.0, rng.uniform(100, 500) / um_per_px)
             g = Grain(matrix.phase, habits.polygon(int(rng.integers(5, 8)), min(d, 300) / 2, rng.uniform(0, 6.3), c, rng, 0.2),
                       sample_reflectance(matrix.phase, rng)[0], internal=matrix.internal)
-            pits = []
+            plucked: list[Grain] = []
             if matrix.phase == "carbonate":  # plucked along cleavage
-                pits = habits._pits(g, c, min(d, 300) / 3, int(rng.integers(0, 4)), max(1.0, rng.uniform(2, 6) / um_per_px), rng)
-            b.add(([g], pits), 0, False)
+                plucked = habits.pits(g, c, min(d, 300) / 3, int(rng.integers(0, 4)), max(1.0, rng.uniform(2, 6) / um_per_px), rng)
+            b.add(([g], plucked), 0, False)
 
 
 def _neighbour(b: _Builder, kind: str, label_parts: list[habits.Parts], mineral: str, rng, im, upp, x0, y0, w, h, cap):
@@ -161,7 +162,8 @@ def compose_scene(mineral: str, size: int, rng: np.random.Generator, im: Imaging
     fill = next((k.split(":")[1] for k in assoc if k.startswith("fill:")), "pit")
     coverage, area = (rng.uniform(0.08, 0.3) if mineral == "gold" else rng.uniform(0.25, 0.6)), 0.0
     label_parts: list[habits.Parts] = []
-    while area < coverage * size * size and len(label_parts) < 120:
+    max_grains = 25 if mineral == "gold" else 120
+    while area < coverage * size * size and len(label_parts) < max_grains:
         d = grain_diameter(mineral, rng, upp, cap)
         c = rng.uniform(-0.1, 1.1, 2) * size
         if mineral == "gold":  # gold grains cluster where the host is

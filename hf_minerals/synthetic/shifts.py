@@ -36,6 +36,7 @@ def sample_imaging(rng: np.random.Generator, field_um: float, shift: str | None 
         wb_error=tuple(float(x) for x in rng.uniform(0.98, 1.02, 3)),
         exposure=float(rng.uniform(1.0, 1.5)),
         saturation=float(rng.uniform(1.0, 1.25)),
+        dust=int(rng.poisson(0.7)),
         vignetting=float(rng.uniform(0.1, 0.3)),
         gradient=float(rng.uniform(0.05, 0.15)),
         gradient_angle=float(rng.uniform(0, 2 * np.pi)),
@@ -50,7 +51,7 @@ def sample_imaging(rng: np.random.Generator, field_um: float, shift: str | None 
     if shift == "halogen":
         im.light, im.cct = "halogen", float(rng.uniform(3000, 3400))
         im.wb_light, im.wb_cct = "daylight", 6500.0
-        im.exposure = float(rng.uniform(1.0, 1.35))
+        im.exposure = float(rng.uniform(0.85, 1.15))
     elif shift == "lowmag":
         im.field_um = field_um * float(rng.uniform(3, 5))
     elif shift == "jpeg":

@@ -72,19 +72,40 @@ def is_synthetic(ds: Any) -> bool:
     return "synthetic" in (ds.info.description or "").lower()
 
 
+INDEX_COLUMN = "sample_index"
+
+
 class BatchTransform:
     """``with_transform`` callable: a batch of rows -> ``pixel_values`` + ``labels``.
 
-    A class, not a closure, so DataLoader workers can pickle it. ``aug`` None = deterministic eval.
+    ``aug`` None = deterministic eval preprocessing. With ``aug``, each image gets its own generator
+    seeded by (seed, epoch, sample index): the augmentation of a sample depends on nothing else, so
+    a resumed run (whatever the RNG state and the DataLoader's look-ahead), any number of workers and
+    any number of processes see exactly the same augmented images. The Trainer sets ``epoch``.
+    A class, not a closure, so DataLoader workers can pickle it.
     """
 
-    def __init__(self, cfg: DataConfig, aug: AugmentConfig | None, image_column: str, label_column: str) -> None:
-        self.cfg, self.aug = cfg, aug
+    def __init__(
+        self, cfg: DataConfig, aug: AugmentConfig | None, image_column: str, label_column: str, seed: int = 0
+    ) -> None:
+        self.cfg, self.aug, self.seed, self.epoch = cfg, aug, seed, 0
         self.image_column, self.label_column = image_column, label_column
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def generator(self, index: int) -> torch.Generator:
+        return torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch * 100_000_007 + int(index)) % 2**63)
 
     def __call__(self, batch: dict[str, list]) -> dict[str, Any]:
         images = [to_uint8_tensor(load_image(im)) for im in batch[self.image_column]]
-        pixels = train_transform(images, self.cfg, self.aug) if self.aug else eval_transform(images, self.cfg)
+        if self.aug is None:
+            pixels = eval_transform(images, self.cfg)
+        else:
+            indices = batch.get(INDEX_COLUMN) or range(len(images))
+            pixels = torch.cat(
+                [train_transform([im], self.cfg, self.aug, self.generator(i)) for im, i in zip(images, indices)]
+            )
         return {"pixel_values": list(pixels), "labels": list(batch[self.label_column])}
 
 
@@ -158,12 +179,18 @@ def load_training_data(args: DataArguments) -> TrainingData:
     return data
 
 
-def attach_transforms(data: TrainingData, args: DataArguments, cfg: DataConfig) -> TrainingData:
-    """Train split: random augmentation (``args``); eval/test: the deterministic ``eval_transform``."""
+def attach_transforms(data: TrainingData, args: DataArguments, cfg: DataConfig, seed: int = 0) -> BatchTransform:
+    """Train split: random augmentation (``args``); eval/test: the deterministic ``eval_transform``.
+
+    Returns the training transform (the Trainer tells it the epoch).
+    """
     aug = args.augment_config() if args.augment else None
-    train_tf = BatchTransform(cfg, aug, args.image_column, args.label_column)
+    train_tf = BatchTransform(cfg, aug, args.image_column, args.label_column, seed)
     eval_tf = BatchTransform(cfg, None, args.image_column, args.label_column)
-    data.train = data.train.with_transform(train_tf)
+    train = data.train
+    if INDEX_COLUMN not in train.column_names:
+        train = train.add_column(INDEX_COLUMN, list(range(len(train))))
+    data.train = train.with_transform(train_tf)
     data.eval = data.eval.with_transform(eval_tf) if data.eval is not None else None
     data.test = data.test.with_transform(eval_tf) if data.test is not None else None
-    return data
+    return train_tf

@@ -65,20 +65,11 @@ def _is_main(args: TrainingArguments) -> bool:
 
 
 def _push(output_dir: str, args: TrainingArguments) -> str:
-    """Upload the finished folder (model, processor, card, plots, results) to ``hub_model_id``."""
-    from huggingface_hub import HfApi
+    """One push of the finished folder (model, processor, card, plots, results) via ``hub.publish_model``."""
+    from ..hub import publish_model
 
     repo_id = args.hub_model_id or Path(output_dir).name
-    api = HfApi(token=args.hub_token)
-    url = api.create_repo(repo_id, private=args.hub_private_repo, exist_ok=True, repo_type="model")
-    api.upload_folder(
-        repo_id=url.repo_id,
-        folder_path=output_dir,
-        commit_message="hf-minerals: trained model, card and evaluation",
-        ignore_patterns=["checkpoint-*", "checkpoint-*/**", "runs/**", "*.pt", "*.pth", "*.bin", "training_args.bin"],
-        revision=args.hub_revision,
-    )
-    return url.repo_id
+    return publish_model(output_dir, repo_id, private=bool(args.hub_private_repo), token=args.hub_token)
 
 
 def run_training(
@@ -92,6 +83,10 @@ def run_training(
     # 1. seed, logging, the resolved arguments
     _setup_logging(training_args)
     set_seed(training_args.seed)
+    if training_args.device.type == "cpu":
+        import torch
+
+        torch.set_flush_denormal(True)  # random-init conv nets produce denormals: 10x slower on CPU
     out = Path(training_args.output_dir)
     if _is_main(training_args):
         save_args(out / "args.yaml", model_args, data_args, training_args)
@@ -111,7 +106,7 @@ def run_training(
     model, processor = build_classifier(
         source, data.labels, model_args.init, model_args.config_overrides, model_args.bn_momentum, model_args.model_revision
     )
-    attach_transforms(data, data_args, DataConfig.from_processor(processor))
+    train_tf = attach_transforms(data, data_args, DataConfig.from_processor(processor), training_args.data_seed or training_args.seed)
     logger.info(
         "model %s (init=%s, %.2f M parameters), %d classes: %s",
         source, model_args.init, sum(p.numel() for p in model.parameters()) / 1e6, len(data.labels), data.labels,
@@ -134,6 +129,7 @@ def run_training(
         compute_loss_func=loss_func,
         train_labels=data.train_label_ids,
         balanced=data_args.class_balance == "sampler",
+        epoch_aware=[train_tf],
         callbacks=callbacks,
     )
 
@@ -206,9 +202,9 @@ def run_training(
         repo_id=training_args.hub_model_id if push else None,
     )
     if push:
-        repo_id = _push(str(out), training_args)
-        results["hub_model_id"] = repo_id
-        logger.info("pushed to the Hub: %s", repo_id)
+        url = _push(str(out), training_args)
+        results["hub_url"] = str(url)
+        logger.info("pushed to the Hub: %s", url)
     return results
 
 

@@ -57,12 +57,18 @@ class WeightedLoss:
 class MineralTrainer(Trainer):
     """``Trainer`` + optional balanced sampler + ``train_accuracy`` logged next to the training loss."""
 
-    def __init__(self, *args: Any, train_labels: list[int] | None = None, balanced: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        train_labels: list[int] | None = None,
+        balanced: bool = False,
+        epoch_aware: list[Any] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self._epoch_aware = list(epoch_aware)  # objects with set_epoch (the augmentation transform)
         self._sampler_labels = train_labels if balanced else None
         self._correct = torch.zeros(2, dtype=torch.float64)  # correct, seen since the last log
-        self._rng_pending: str | None = None
-        self._rng_loaded: str | None = None
 
     # -- checkpoint loading ---------------------------------------------------------------------------
     # transformers 5 saves some models (Swin...) under their legacy key names and converts them back in
@@ -77,23 +83,14 @@ class MineralTrainer(Trainer):
         self.model.load_state_dict(fresh.state_dict(), strict=True)
         del fresh
 
-    # -- exact resume of the augmentation RNG ---------------------------------------------------------
-    # Mid-epoch, Trainer restores the RNG states only *after* drawing the first resumed batch, so that
-    # batch's augmentation (torch's global RNG) would differ from the uninterrupted run and every later
-    # one would be shifted. Restore them just before that first draw instead, and only once.
-    def get_batch_samples(self, epoch_iterator: Any, num_batches: int, device: Any = None) -> Any:
-        if self._rng_pending is not None:
-            self._load_rng_state(self._rng_pending)
-        return super().get_batch_samples(epoch_iterator, num_batches, device)
-
-    def _load_rng_state(self, checkpoint: str | None) -> None:
-        if checkpoint is not None and checkpoint == self._rng_loaded:
-            return
-        super()._load_rng_state(checkpoint)
-        self._rng_pending, self._rng_loaded = None, checkpoint
+    def _run_epoch(self, *args: Any, **kwargs: Any) -> Any:
+        # accelerate forwards set_epoch to the sampler *or* the dataset, not both: tell the transform here.
+        epoch = kwargs.get("epoch", args[1] if len(args) > 1 else None)
+        for obj in self._epoch_aware:
+            obj.set_epoch(epoch)
+        return super()._run_epoch(*args, **kwargs)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
-        self._rng_pending = resume_from_checkpoint
         if model is None and self._plain_model():
             self._load_weights_from(resume_from_checkpoint)
         else:

@@ -1,0 +1,287 @@
+"""Whole-section mapping: map accuracy and modal-abundance error on SYNTHETIC sections with ground-truth
+masks, the open-set ("unknown") behaviour, mapping speed vs the pure model time on the same tiles, and
+peak RSS while mapping a stitched 20k x 20k mosaic (in a subprocess, so the number is clean).
+
+``python scripts/benchmark.py map [--quick] [--model DIR] [--tiles 128,256] [--mosaic 20000]``
+
+Model: ``--model``, else the quickstart model (``make quickstart``), else a compact Swin trained here
+by the quickstart recipe with fewer scenes (the JSON says which). Its 5 classes leave out galena and
+sphalerite, so sections holding them test the unknown answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..calibration import calibrate_logits, dataset_logits, open_set_report
+from ..mapping import SectionMap, map_section
+from ..mapping.core import STATUS_BACKGROUND, STATUS_MINERAL, STATUS_UNKNOWN
+from ..minerals import BACKGROUND_PHASES, EXTRA_MINERALS, MASK_CODES
+from ..predict import Predictor
+from .common import timeit
+
+QUICKSTART = Path("outputs/quickstart")
+
+
+def resolve_model(opt: str | None, workdir: Path, quick: bool) -> tuple[Path, Path | None, str]:
+    """(model folder, its DatasetDict or None, description)."""
+    if opt:
+        return Path(opt), None, f"given: {opt}"
+    if (QUICKSTART / "model" / "model.safetensors").exists():
+        ds = QUICKSTART / "dataset"
+        return QUICKSTART / "model", ds if ds.is_dir() else None, "quickstart model (outputs/quickstart/model)"
+    from ..quickstart import RECIPE
+    from ..quickstart import main as quickstart
+
+    print("no quickstart model: training a compact Swin with the quickstart recipe (reduced) ...", file=sys.stderr)
+    here = os.getcwd()
+    os.chdir(workdir)  # the recipe writes to ./outputs/quickstart
+    try:
+        quickstart(["--recipe", str(RECIPE), "--per_class", "16" if quick else "32",
+                    "--num_train_epochs", "6" if quick else "10"])
+    finally:
+        os.chdir(here)
+    root = workdir / "outputs" / "quickstart"
+    return root / "model", root / "dataset", "compact Swin trained by this benchmark (quickstart recipe, fewer scenes)"
+
+
+def tile_truth(m: SectionMap, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per tile: majority ore mineral of the owned area in the mask ('' if none) and its ore-pixel count."""
+    ore_codes = [c for c, n in MASK_CODES.items() if n not in BACKGROUND_PHASES]
+    names, counts = [], []
+    for x0, y0, x1, y1 in m.grid.owned_boxes():
+        hist = np.bincount(mask[y0:y1, x0:x1].ravel(), minlength=256)
+        ore = {c: hist[c] for c in ore_codes if hist[c]}
+        names.append(MASK_CODES[max(ore, key=ore.get)] if ore else "")
+        counts.append(sum(ore.values()))
+    return np.array(names), np.array(counts)
+
+
+def section_scores(m: SectionMap, mask: np.ndarray) -> dict[str, Any]:
+    """Tile accuracy vs the mask's majority mineral and abundance error (pp) vs the true area fractions."""
+    truth, ore_px = tile_truth(m, mask)
+    pred = np.array(m.tile_names())
+    known = np.isin(truth, m.labels)
+    answered = m.status == STATUS_MINERAL
+    sel = known & (m.status != STATUS_BACKGROUND)
+    total = mask.size
+    true_pct = {MASK_CODES[c]: 100.0 * n / total for c, n in enumerate(np.bincount(mask.ravel(), minlength=256)) if n}
+    est = {r["phase"]: r["area_percent"] for r in m.abundance["phases"]}
+    true_bg = sum(v for k, v in true_pct.items() if k in BACKGROUND_PHASES)
+    err = {name: abs(est.get(name, 0.0) - true_pct.get(name, 0.0)) for name in m.labels}
+    unseen_in_truth = [k for k in true_pct if k not in BACKGROUND_PHASES and k not in m.labels]
+    unseen = np.isin(truth, unseen_in_truth) & (m.status != STATUS_BACKGROUND)
+    return {
+        "tiles": len(pred),
+        "tiles_classified": int((m.status != STATUS_BACKGROUND).sum()),
+        "tile_accuracy_known": float((pred[sel] == truth[sel]).mean()) if sel.any() else None,
+        "tile_accuracy_known_answered": float((pred[sel & answered] == truth[sel & answered]).mean())
+        if (sel & answered).any() else None,
+        "tiles_scored": int(sel.sum()),
+        "background_tiles_with_ore_share": float((ore_px[m.status == STATUS_BACKGROUND] > 0).mean())
+        if (m.status == STATUS_BACKGROUND).any() else 0.0,
+        "unseen_mineral_tiles": int(unseen.sum()),
+        "unseen_mineral_tiles_flagged_unknown": float((m.status[unseen] == STATUS_UNKNOWN).mean()) if unseen.any() else None,
+        "abundance_abs_error_pp": err,
+        "abundance_mean_abs_error_pp": float(np.mean(list(err.values()))),
+        "abundance_max_abs_error_pp": float(max(err.values())),
+        "gangue_background_true_pct": true_bg,
+        "gangue_background_est_pct": est["background"],
+        "unknown_est_pct": est["unknown"],
+        "unseen_true_pct": {k: true_pct[k] for k in unseen_in_truth},
+        "true_pct": {k: round(v, 3) for k, v in true_pct.items()},
+        "est_pct": {k: round(v, 3) for k, v in est.items()},
+    }
+
+
+def calibrate_in_memory(predictor: Predictor, dataset: Path | None, quick: bool) -> dict[str, Any]:
+    """Fit temperature + threshold on the model's validation split (not written to the model folder)."""
+    if dataset is None or not (dataset / "dataset_dict.json").exists():
+        raise SystemExit("the map benchmark needs the model's DatasetDict (validation split) to calibrate")
+    from datasets import load_from_disk
+
+    split = load_from_disk(str(dataset))["validation"]
+    logits, labels = dataset_logits(predictor, split, progress=False)
+    record = calibrate_logits(logits, labels)
+    predictor.temperature, predictor.unknown_threshold = record["temperature"], record["unknown_threshold"]
+    return record
+
+
+def open_set(predictor: Predictor, dataset: Path, n: int) -> dict[str, Any]:
+    """Known classes: the test split; unseen: SYNTHETIC galena and sphalerite scenes at the same size."""
+    from datasets import load_from_disk
+
+    from ..synthetic import render_scene
+
+    test = load_from_disk(str(dataset))["test"]
+    names = test.features["label"].names
+    known = [im.convert("RGB") for im in test["image"]]
+    size = known[0].size[0]
+    unseen = [render_scene(m, size=size, seed=5000 + i).image for m in EXTRA_MINERALS if m not in predictor.labels
+              for i in range(n)]
+    return open_set_report(predictor, known, [names[y] for y in test["label"]], unseen)
+
+
+def model_time_same_tiles(predictor: Predictor, image: np.ndarray, m: SectionMap, repeats: int) -> float:
+    """Seconds the predictor alone needs for the tiles the mapper classified (already cut, in memory)."""
+    t = m.grid.tile
+    boxes = m.grid.boxes()[m.status != STATUS_BACKGROUND]
+    tiles = torch.from_numpy(np.stack([image[y0 : y0 + t, x0 : x0 + t] for x0, y0, _, _ in boxes])).permute(0, 3, 1, 2)
+
+    def run() -> None:
+        for chunk in tiles.split(predictor.batch_size):
+            predictor.probabilities(predictor.logits(predictor.preprocess(chunk.contiguous())))
+
+    return timeit(run, repeats=repeats, warmup=0)
+
+
+def map_speed(predictor: Predictor, image: np.ndarray, m: SectionMap, tile: int, repeats: int) -> dict[str, Any]:
+    """Best-of-``repeats`` mapping time vs pure model time on the same tiles, interleaved (shared-machine noise)."""
+    t_map, t_model = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        map_section(predictor, image, tile=tile, progress=False)
+        t_map.append(time.perf_counter() - t0)
+        t_model.append(model_time_same_tiles(predictor, image, m, repeats=1))
+    h, w = image.shape[:2]
+    return {"map_seconds": min(t_map), "pure_model_seconds": min(t_model),
+            "overhead_ratio": min(t_map) / min(t_model), "megapixels_per_s": w * h / 1e6 / min(t_map),
+            "map_seconds_all": t_map, "pure_model_seconds_all": t_model,
+            "tiles_classified": m.timing["tiles_classified"], "tiles": len(m.grid)}
+
+
+MOSAIC_CHILD = r"""
+import json, sys
+import numpy as np
+from hf_minerals.mapping import map_section, open_section
+from hf_minerals.predict import Predictor
+
+def status_mb(key):  # ru_maxrss would carry the parent's peak across exec; VmHWM is this process's own
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024.0
+
+model, path, tile = sys.argv[1], sys.argv[2], int(sys.argv[3])
+pred = Predictor.from_pretrained(model, batch_size=32)
+map_section(pred, np.full((2 * tile, 2 * tile, 3), 200, np.uint8), tile=tile, progress=False)
+loaded_peak = status_mb("VmHWM")
+with open("/proc/self/clear_refs", "w") as fh:
+    fh.write("5")  # reset VmHWM to the current RSS
+before = status_mb("VmRSS")
+with open_section(path) as src:
+    m = map_section(pred, src, tile=tile, progress=True)
+print(json.dumps({"rss_before_mapping_mb": before, "peak_rss_while_mapping_mb": status_mb("VmHWM"),
+                  "peak_rss_loading_mb": loaded_peak, "source": src.kind,
+                  "seconds": m.timing["total_s"], "model_seconds": m.timing["model_s"], "tiles": len(m.grid),
+                  "tiles_classified": m.timing["tiles_classified"], "pixels": m.abundance["total_pixels"]}))
+"""
+
+
+def write_mosaic(path: Path, side: int, block: int = 2048, seed: int = 0) -> None:
+    """A stitched SYNTHETIC mosaic as .npy: one rendered section block repeated, written with pwrite (no mmap)."""
+    from ..synthetic import render_section
+
+    tile = render_section(block, block, seed=seed).image
+    header = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(side, side, 3))
+    offset = header.offset
+    del header
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        row = np.empty((side, 3), np.uint8)
+        for y in range(side):
+            src = tile[y % block]
+            for x in range(0, side, block):
+                row[x : x + block] = src[: min(block, side - x)]
+            os.pwrite(fd, row.tobytes(), offset + y * side * 3)
+    finally:
+        os.close(fd)
+
+
+def run(quick: bool, args: list[str]) -> dict[str, Any]:
+    p = argparse.ArgumentParser(prog="benchmark.py map")
+    p.add_argument("--model", default=None)
+    p.add_argument("--tiles", default="128,256" if quick else "96,192,384", help="tile sizes (px) to score")
+    p.add_argument("--sections", type=int, default=1 if quick else 3, help="synthetic 3396x2547 sections")
+    p.add_argument("--mosaic", type=int, default=6000 if quick else 20000, help="side of the RSS mosaic (px)")
+    p.add_argument("--mosaic-tile", type=int, default=256 if quick else 512)
+    p.add_argument("--batch-size", type=int, default=32)
+    opts = p.parse_args(args)
+    torch.set_flush_denormal(True)
+    from ..synthetic import render_section
+
+    result: dict[str, Any] = {"data": "SYNTHETIC sections (hf_minerals.synthetic.render_section) with ground-truth masks"}
+    with tempfile.TemporaryDirectory() as tmp:
+        model, dataset, how = resolve_model(opts.model, Path(tmp), quick)
+        result["model"] = how
+        predictor = Predictor.from_pretrained(model, batch_size=opts.batch_size, use_calibration=False)
+        result["labels"] = predictor.labels
+        result["calibration"] = calibrate_in_memory(predictor, dataset, quick)
+        result["open_set_scenes"] = open_set(predictor, dataset, 10 if quick else 40)
+
+        w, h = (3396, 2547)
+        per_tile: dict[str, list[dict[str, Any]]] = {}
+        speed: dict[str, Any] = {}
+        for s in range(opts.sections):
+            scene = render_section(w, h, seed=100 + s)
+            for t in (int(v) for v in opts.tiles.split(",")):
+                t0 = time.perf_counter()
+                m = map_section(predictor, scene.image, tile=t, progress=False)
+                wall = time.perf_counter() - t0
+                per_tile.setdefault(str(t), []).append(section_scores(m, scene.mask))
+                if s == 0:  # speed on the first section: mapping vs pure model time on the same tiles
+                    speed[str(t)] = map_speed(predictor, scene.image, m, t, repeats=2 if quick else 3)
+                    speed[str(t)]["first_map_seconds"] = wall
+        result["sections"] = {"count": opts.sections, "size": [w, h], "seeds": [100 + s for s in range(opts.sections)]}
+        result["accuracy_by_tile"] = {}
+        for t, runs in per_tile.items():
+            acc = [r["tile_accuracy_known"] for r in runs if r["tile_accuracy_known"] is not None]
+            unk = [r["unseen_mineral_tiles_flagged_unknown"] for r in runs if r["unseen_mineral_tiles_flagged_unknown"] is not None]
+            result["accuracy_by_tile"][t] = {
+                "tile_accuracy_known_mean": float(np.mean(acc)) if acc else None,
+                "abundance_mean_abs_error_pp": float(np.mean([r["abundance_mean_abs_error_pp"] for r in runs])),
+                "abundance_max_abs_error_pp": float(max(r["abundance_max_abs_error_pp"] for r in runs)),
+                "gangue_abs_error_pp": float(np.mean([abs(r["gangue_background_est_pct"] - r["gangue_background_true_pct"])
+                                                      for r in runs])),
+                "unseen_mineral_tiles_flagged_unknown_mean": float(np.mean(unk)) if unk else None,
+                "per_section": runs,
+            }
+        result["speed_3396x2547"] = speed
+
+        mosaic = Path(tmp) / f"synthetic_mosaic_{opts.mosaic}.npy"
+        t0 = time.perf_counter()
+        write_mosaic(mosaic, opts.mosaic)
+        write_s = time.perf_counter() - t0
+        proc = subprocess.run([sys.executable, "-c", MOSAIC_CHILD, str(model), str(mosaic), str(opts.mosaic_tile)],
+                              capture_output=True, text=True, timeout=3600)
+        if proc.returncode:
+            raise RuntimeError(f"mosaic mapping failed:\n{proc.stderr[-3000:]}")
+        child = json.loads(proc.stdout.strip().splitlines()[-1])
+        decoded_mb = opts.mosaic**2 * 3 / 2**20
+        result["mosaic"] = {**child, "side": opts.mosaic, "tile": opts.mosaic_tile, "decoded_image_mb": decoded_mb,
+                            "rss_growth_mb": child["peak_rss_while_mapping_mb"] - child["rss_before_mapping_mb"],
+                            "megapixels_per_s": opts.mosaic**2 / 1e6 / child["seconds"], "write_seconds": write_s,
+                            "content": "SYNTHETIC 2048x2048 section block stitched (repeated) into the mosaic"}
+    best = min(result["accuracy_by_tile"], key=lambda t: result["accuracy_by_tile"][t]["abundance_mean_abs_error_pp"])
+    result["headline"] = {
+        "best_tile_for_abundance": int(best),
+        "abundance_mean_abs_error_pp": result["accuracy_by_tile"][best]["abundance_mean_abs_error_pp"],
+        "tile_accuracy_known": result["accuracy_by_tile"][best]["tile_accuracy_known_mean"],
+        "map_overhead_ratio": speed[best]["overhead_ratio"],
+        "map_megapixels_per_s": speed[best]["megapixels_per_s"],
+        "open_set_unseen_flagged_unknown": result["open_set_scenes"]["unseen_share_flagged_unknown"],
+        "open_set_known_accuracy": result["open_set_scenes"]["known_accuracy_top1"],
+        "mosaic_peak_rss_mb": result["mosaic"]["peak_rss_while_mapping_mb"],
+        "mosaic_rss_growth_mb": result["mosaic"]["rss_growth_mb"],
+    }
+    return result
