@@ -53,13 +53,23 @@ def _model_name(model_id: str) -> str:
 
 def caption(img: Image.Image, text: str) -> Image.Image:
     """The image with a caption strip underneath (readable whatever the map's colours)."""
-    font = ImageFont.load_default(size=max(11, img.width // 16))
-    pad = 4
+    pad, size = 4, max(11, img.width // 18)
+    font = ImageFont.load_default(size=size)
+    while size > 8 and font.getlength(text) > img.width - 2 * pad:
+        size -= 1
+        font = ImageFont.load_default(size=size)
     h = font.getbbox("Ag")[3] + 2 * pad
     out = Image.new("RGB", (img.width, img.height + h), "white")
     out.paste(img, (0, 0))
     ImageDraw.Draw(out).text((pad, img.height + pad), text, fill="black", font=font)
     return out
+
+
+def _display(view: np.ndarray, min_side: int = 256) -> Image.Image:
+    """The model's view, enlarged for reading when the model's input is small (e.g. 64 px)."""
+    img = Image.fromarray(view)
+    scale = max(1, -(-min_side // min(img.size)))
+    return img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale > 1 else img
 
 
 def explain_files(models: list[str], images: list[str], methods: list[str], output: Path, *,
@@ -94,7 +104,7 @@ def explain_files(models: list[str], images: list[str], methods: list[str], outp
                 views.setdefault(src, view)
                 pred = ex.predictions[k]
                 text = f"{pred.label} {pred.score:.2f}" + ("" if target is None else f" | map for {target}")
-                ov = overlay(view, maps[k], alpha=alpha)
+                ov = overlay(_display(view), maps[k], alpha=alpha)
                 path = output / f"{_slug(Path(src).stem)}__{_slug(name)}__{method}.png"
                 caption(ov, f"{TITLES[method]}: {text}").save(path)
                 cells.append(Cell(src, name, method, pred.label, float(pred.score), targets[k], ov, str(path)))

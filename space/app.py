@@ -12,9 +12,9 @@ Run locally (model: a Hub id or a local folder; default ``outputs/quickstart/mod
 
 As a library (tests, notebooks)::
 
-    from app import build_app            # with space/ on sys.path
-    demo = build_app(model="outputs/quickstart/model")
-    demo.launch()                        # launch_kwargs(): upload limit, queue already set
+    from app import build_app, launch_kwargs   # with space/ on sys.path
+    demo = build_app(model="outputs/quickstart/model")   # queue already set
+    demo.launch(**launch_kwargs())                       # upload limit, error messages
 
 Limits come from environment variables (see ``Limits``) and are documented in docs/space.md.
 """
@@ -145,7 +145,7 @@ def _source_note(path: str) -> str:
     if mode in ("L", "1", "I;16", "I;16B", "I;16L", "I", "F", "LA", "La"):
         return (f"Input was greyscale ({mode}); converted to RGB. Colour is the main cue for opaque "
                 "minerals, so expect lower accuracy.")
-    if mode in ("RGBA", "P", "PA", "RGBa"):
+    if mode in ("RGBA", "PA", "RGBa"):
         return f"Input mode {mode} converted to 8-bit RGB (transparent areas shown as black)."
     return f"Input mode {mode} converted to 8-bit RGB."
 
@@ -465,10 +465,10 @@ def build_app(model: str | os.PathLike | None = None, *, service: MineralService
 
 
 def launch_kwargs(limits: Limits | None = None) -> dict[str, Any]:
-    """Server settings that belong to the app (upload bound, no telemetry), shared by main() and tests."""
+    """Server settings that belong to the app (upload bound, error messages, session cap); main() and tests use them."""
     lim = limits or Limits()
     return {"max_file_size": f"{lim.max_upload_mb}mb", "show_error": True, "footer_links": ["api"],
-            "state_session_capacity": 500}
+            "state_session_capacity": 200}  # each session keeps a <= 768 px picture + map
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -216,8 +216,14 @@ def run(quick: bool, args: list[str]) -> dict[str, Any]:
     p.add_argument("--mosaic", type=int, default=6000 if quick else 20000, help="side of the RSS mosaic (px)")
     p.add_argument("--mosaic-tile", type=int, default=256 if quick else 512)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (1 gives steadier ratios on a shared, oversubscribed machine)")
+    p.add_argument("--paper-size-tile", type=int, default=0 if quick else 384,
+                   help="also time mapping overhead with a Swin-T-size model at this tile (0: skip)")
     opts = p.parse_args(args)
     torch.set_flush_denormal(True)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
     from ..synthetic import render_section
 
     result: dict[str, Any] = {"data": "SYNTHETIC sections (hf_minerals.synthetic.render_section) with ground-truth masks"}
@@ -257,6 +263,15 @@ def run(quick: bool, args: list[str]) -> dict[str, Any]:
                 "per_section": runs,
             }
         result["speed_3396x2547"] = speed
+        result["torch_threads"] = torch.get_num_threads()
+        if opts.paper_size_tile:  # the same overhead with a paper-size model (random init: timing only)
+            from .predict import save_random_model
+
+            folder = save_random_model("swin-tiny", Path(tmp) / "swin-tiny", tuple(predictor.labels))
+            big = Predictor.from_pretrained(folder, batch_size=opts.batch_size)
+            scene = render_section(w, h, seed=100)
+            m = map_section(big, scene.image, tile=opts.paper_size_tile, progress=False)
+            result["speed_3396x2547_swin_tiny_random"] = map_speed(big, scene.image, m, opts.paper_size_tile, repeats=2)
 
         mosaic = Path(tmp) / f"synthetic_mosaic_{opts.mosaic}.npy"
         t0 = time.perf_counter()

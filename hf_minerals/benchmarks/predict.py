@@ -131,17 +131,21 @@ def bench_channels_last(folder: Path, images: list, batch_size: int, repeats: in
 def run(quick: bool, args: list[str]) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="benchmark.py predict")
     p.add_argument("--model", default=None, help="also benchmark this model (default: quickstart model if present)")
-    p.add_argument("--n", type=int, default=24 if quick else 96, help="images")
+    p.add_argument("--n", type=int, default=16 if quick else 64, help="images")
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     opts = p.parse_args(args)
     repeats = 2 if quick else 3
     torch.set_flush_denormal(True)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
     labels = ("arsenopyrite", "chalcopyrite", "gold", "pyrite", "stibnite")
     t0 = time.perf_counter()
     images = synthetic_images(opts.n, 224)
     result: dict[str, Any] = {
         "images": f"{opts.n} SYNTHETIC scenes (hf_minerals.synthetic.render_scene, 224 px)",
         "bf16_native": bf16_supported(),
+        "torch_threads": torch.get_num_threads(),
         "render_seconds": round(time.perf_counter() - t0, 1),
     }
     peak = matmul_peak_gflops()

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..predict import UNKNOWN, Predictor
 from .sources import ArraySource, SectionSource
@@ -60,17 +59,11 @@ class SectionMap:
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
-    """Rec. 601 luma (0-255, uint8) of an (..., 3) uint8 array, in integer arithmetic."""
-    r, g, b = (rgb[..., i].astype(np.uint16) for i in range(3))
-    return ((77 * r + 150 * g + 29 * b) >> 8).astype(np.uint8)
-
-
-def _downsample(block: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Box-filter resize of an (h, w[, 3]) uint8 block to (height, width)."""
-    h, w = size
-    if block.shape[:2] == (h, w):
-        return block
-    return np.asarray(Image.fromarray(block).resize((w, h), Image.Resampling.BOX))
+    """Rec. 601 luma (0-255) of an (..., 3) uint8 array, in integer arithmetic (uint16)."""
+    y = np.multiply(rgb[..., 0], 77, dtype=np.uint16)
+    y += np.multiply(rgb[..., 1], 150, dtype=np.uint16)
+    y += np.multiply(rgb[..., 2], 29, dtype=np.uint16)
+    return y >> 8
 
 
 def map_section(
@@ -113,12 +106,16 @@ def map_section(
     def flush() -> None:
         nonlocal t_model
         t0 = time.perf_counter()
-        logits = predictor.logits(predictor.preprocess(torch.stack(pending)))
+        pixel_values = torch.cat([predictor.preprocess(c) for c in torch.stack(pending).split(chunk)])
+        logits = predictor.logits(pixel_values)
         out.probs[pending_idx] = predictor.probabilities(logits)
         t_model += time.perf_counter() - t0
         pending.clear()
         pending_idx.clear()
 
+    # canvas: nearest-pixel samples at multiples of ``scale``; canvas column -> owning tile column
+    col_of_cx = np.searchsorted(xs.own_end, np.arange(cw) * scale, side="right")
+    chunk = max(1, (1 << 22) // (tile_eff * tile_eff))  # preprocess ~4 MP at a time: bounded float copies
     bar = tqdm(total=n, unit="tile", desc="map", disable=not progress)
     for r in range(rows):
         t0 = time.perf_counter()
@@ -127,19 +124,20 @@ def map_section(
         t_read += time.perf_counter() - t0
         band_t = torch.from_numpy(np.require(band, requirements="W")).permute(2, 0, 1)
         oy0, oy1 = int(ys.own_start[r]) - y0, int(ys.own_end[r]) - y0
-        cy0, cy1 = int(ys.own_start[r]) // scale, -(-int(ys.own_end[r]) // scale)
+        cy0, cy1 = -(-int(ys.own_start[r]) // scale), -(-int(ys.own_end[r]) // scale)
+        if cy1 > cy0:
+            sub = band[np.arange(cy0, cy1) * scale - y0][:, ::scale]
+            out.thumbnail[cy0:cy1] = sub
+            out.canvas_bright[cy0:cy1] = luma(sub) >= background_luma
+            out.canvas_tile[cy0:cy1] = r * cols + col_of_cx[None, :]
+        # bright-pixel counts of every owned rectangle in this band row, in one vectorised pass
+        col_bright = (luma(band[oy0:oy1]) >= background_luma).sum(0, dtype=np.int64)
+        row0 = r * cols
+        out.bright_px[row0 : row0 + cols] = np.add.reduceat(col_bright, xs.own_start)
+        out.owned_px[row0 : row0 + cols] = (oy1 - oy0) * (xs.own_end - xs.own_start)
         for col in range(cols):
-            i = r * cols + col
+            i = row0 + col
             x0 = int(xs.starts[col])
-            ox0, ox1 = int(xs.own_start[col]), int(xs.own_end[col])
-            own_bright = luma(band[oy0:oy1, ox0:ox1]) >= background_luma
-            out.owned_px[i] = own_bright.size
-            out.bright_px[i] = int(own_bright.sum())
-            cx0, cx1 = ox0 // scale, -(-ox1 // scale)
-            size = (cy1 - cy0, cx1 - cx0)
-            out.thumbnail[cy0:cy1, cx0:cx1] = _downsample(band[oy0:oy1, ox0:ox1], size)
-            out.canvas_bright[cy0:cy1, cx0:cx1] = _downsample(own_bright.astype(np.uint8) * 255, size) >= 128
-            out.canvas_tile[cy0:cy1, cx0:cx1] = i
             if out.bright_px[i] >= min_ore_share * out.owned_px[i] and out.bright_px[i] > 0:
                 pending.append(band_t[:, :, x0 : x0 + tile_eff])
                 pending_idx.append(i)

@@ -42,6 +42,8 @@ ASSOCIATIONS: dict[str, list[tuple[str, float]]] = {
 Z_ORDER = {"quartz": 0, "carbonate": 0, "resin": 0, "chalcopyrite": 1, "sphalerite": 2, "galena": 2,
            "stibnite": 3, "quartz_crystal": 3.5, "arsenopyrite": 4, "pyrite": 4, "gold": 6}
 ORE_CODES = {CODE_OF[m] for m in SIZE_UM}
+#: Area of one grain of diameter d is about AREA_FACTOR * d^2 (laths and rhombs are thin), for coverage targets.
+AREA_FACTOR = {"stibnite": 0.2, "arsenopyrite": 0.35}
 #: Relative frequency of each mineral as the dominant phase of a section cell (gold is rare and small).
 ABUNDANCE = {"pyrite": 3.0, "arsenopyrite": 1.5, "chalcopyrite": 1.5, "sphalerite": 1.2, "galena": 1.2,
              "stibnite": 1.0, "gold": 0.5}
@@ -165,20 +167,20 @@ def compose_scene(mineral: str, size: int, rng: np.random.Generator, im: Imaging
     max_grains = 25 if mineral == "gold" else 120
     while area < coverage * size * size and len(label_parts) < max_grains:
         d = grain_diameter(mineral, rng, upp, cap)
-        c = rng.uniform(-0.1, 1.1, 2) * size
+        c = rng.uniform(0.0, 1.0, 2) * size
         if mineral == "gold":  # gold grains cluster where the host is
             c = size / 2 + rng.normal(0, 0.25 * size, 2)
         parts = make_mineral(mineral, c, d, rng, im, upp, fill=fill)
         label_parts.append(parts)
         b.add(parts, Z_ORDER[mineral], True)
-        area += 0.6 * d * d * (0.35 if mineral == "stibnite" else 1.0)
+        area += AREA_FACTOR.get(mineral, 0.6) * d * d
     for kind in assoc:
         if not kind.startswith("fill:"):
             _neighbour(b, kind, label_parts, mineral, rng, im, upp, 0, 0, size, size, cap)
     lay = b.layout(matrix)
-    # enforce dominance: the label needs >= 6 % of the field and the largest ore area; otherwise add a
+    # enforce dominance: the label needs >= 10 % of the field and the largest ore area; otherwise add a
     # label grain near the centre (at most 4 times) or drop the intruder that covers most ground
-    label_code, min_px = CODE_OF[mineral], 0.06 * size * size
+    label_code, min_px = CODE_OF[mineral], 0.1 * size * size
     drop: set[int] = set()
     added = 0
     for _ in range(len(b.items) + 5):
@@ -229,7 +231,7 @@ def compose_cell(seed: int, cx: int, cy: int, cell: int, classes: tuple[str, ...
         parts = make_mineral(mineral, c, d, rng, im, upp, fill=fill)
         label_parts.append(parts)
         b.add(parts, Z_ORDER[mineral], True)
-        area += 0.6 * d * d * (0.35 if mineral == "stibnite" else 1.0)
+        area += AREA_FACTOR.get(mineral, 0.6) * d * d
     for kind in assoc:
         if not kind.startswith("fill:"):
             _neighbour(b, kind, label_parts, mineral, rng, im, upp, x0, y0, cell, cell, cap)
