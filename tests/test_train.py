@@ -346,8 +346,8 @@ def test_mobilenet_v2_eval_is_stable_after_training(tiny_model_factory, dataset,
     errors = {}
     for name, model in (("fixed", fixed), ("raw", raw)):
         model.train()
-        with torch.no_grad():  # what training does to the BN statistics: 10 epochs of batches 8, 8, 1
-            for _ in range(10):
+        with torch.no_grad():  # what training does to the BN statistics: 4 epochs of batches 8, 8, 1
+            for _ in range(4):
                 for batch in train_x.split(8):
                     model(pixel_values=batch)
         model.eval()
@@ -358,8 +358,8 @@ def test_mobilenet_v2_eval_is_stable_after_training(tiny_model_factory, dataset,
         assert torch.equal(once, twice)
         assert torch.allclose(once, one_by_one, atol=1e-4)  # eval mode: running stats, not the batch's
         errors[name] = float((once - manual).abs().max() / manual.abs().max())
-    # Fixed: statistics are an average over recent batches, close to the data's; raw: one image's.
-    print("BN errors", errors)
+    # Fixed: an average over recent batches (closer to the data; small batches still bias the variance);
+    # raw: the statistics of the last batch, here a single image.
     assert errors["fixed"] < 0.5 * errors["raw"], errors
 
 
