@@ -59,15 +59,11 @@ def choose_unknown_threshold(probs: np.ndarray, labels: np.ndarray, keep: float 
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
-    """ECE with equal-width confidence bins (share-weighted |accuracy - confidence|)."""
-    conf, pred = probs.max(1), probs.argmax(1)
-    edges = np.linspace(0, 1, bins + 1)
-    ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        sel = (conf > lo) & (conf <= hi)
-        if sel.any():
-            ece += sel.mean() * abs((pred[sel] == labels[sel]).mean() - conf[sel].mean())
-    return float(ece)
+    """ECE through the project's one ``ece`` metric module (equal-width confidence bins)."""
+    from .metrics import load_metric
+
+    out = load_metric("ece").compute(predictions=np.asarray(probs), references=np.asarray(labels), n_bins=bins)
+    return float(out["expected_calibration_error"])
 
 
 def calibrate_logits(logits: torch.Tensor, labels: torch.Tensor | np.ndarray, keep: float = 0.95) -> dict[str, Any]:

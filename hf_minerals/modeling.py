@@ -136,6 +136,40 @@ def _scratch_source(name: str, revision: str | None) -> tuple[str, PretrainedCon
         return str(bundled), AutoConfig.from_pretrained(str(bundled))
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Can a TCP connection to the Hub endpoint be opened within ``timeout`` seconds?
+
+    Without this, an unreachable Hub (no network, firewall) costs ~25 s of client retries per call
+    before the clear error; with it, training knows within seconds.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(huggingface_hub.constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def use_offline_mode_if_unreachable(timeout: float = 3.0) -> bool:
+    """Switch this process to HF offline mode (cache only) when the Hub cannot be reached; return True if switched.
+
+    Only the transport changes: what is cached is still used, and what is missing fails loudly.
+    """
+    if huggingface_hub.is_offline_mode() or hub_reachable(timeout):
+        return False
+    logger.warning(
+        "The Hub (%s) is unreachable: working offline from the local cache (set HF_HUB_OFFLINE=1 to skip this check).",
+        huggingface_hub.constants.ENDPOINT,
+    )
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    huggingface_hub.constants.HF_HUB_OFFLINE = True  # transformers and datasets ask huggingface_hub
+    return True
+
+
 def check_pretrained_available(name: str, revision: str | None = None) -> None:
     """Fail in seconds, before any data is loaded, when pretrained weights of ``name`` cannot be had."""
     if name.startswith(COMPACT_PREFIX):

@@ -70,6 +70,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 shutil.rmtree(folder)
     results = run_training(model_args, data_args, training_args)
 
+    # temperature + "unknown" threshold fitted on the validation split, stored in the model folder
+    from .calibration import calibrate
+
+    calibration = calibrate(training_args.output_dir, data_args.dataset_name, split="validation")
+
     wall = time.perf_counter() - t0
     report = json.loads((Path(data_args.report_dir or training_args.output_dir) / "eval_results.json").read_text())
     chance = 1.0 / len(report["class_names"])
@@ -78,6 +83,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(
         f"test accuracy: {report['accuracy']:.3f} (chance {chance:.3f}), macro F1 {report['macro_f1']:.3f}, "
         f"n = {report['n']}"
+    )
+    print(
+        f"calibration: temperature {calibration['temperature']:.2f}, answers 'unknown' below "
+        f"{calibration['unknown_threshold']:.2f} confidence (fitted on the validation split)"
     )
     print(f"model:      {training_args.output_dir}/  (pipeline('image-classification', model=...) loads it)")
     print(f"evaluation: {data_args.report_dir}/  (eval_results.json, confusion_matrix.png, reliability.png)")

@@ -180,6 +180,26 @@ def test_offline_pretrained_error_is_fast_and_clear(tmp_path, monkeypatch, capsy
     assert not (tmp_path / "out" / "model.safetensors").exists()
 
 
+def test_unreachable_hub_switches_to_cache_only_and_fails_clearly(tmp_path, monkeypatch):
+    """No HF_HUB_OFFLINE, but the endpoint is a closed port: no 25 s of retries, the same clear error."""
+    import socket
+
+    import huggingface_hub
+
+    from hf_minerals.modeling import WeightsUnavailableError, check_pretrained_available, use_offline_mode_if_unreachable
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert use_offline_mode_if_unreachable(timeout=1.0) is True
+    assert huggingface_hub.is_offline_mode()
+    with pytest.raises(WeightsUnavailableError, match="--init scratch"):
+        check_pretrained_available("microsoft/swin-tiny-patch4-window7-224")
+
+
 def test_scratch_offline_uses_bundled_architecture_and_compact_has_no_weights():
     from hf_minerals.modeling import WeightsUnavailableError, build_classifier
 

@@ -19,7 +19,13 @@ from transformers import TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from ..config import ConfigError, DataArguments, ModelArguments, parse_args, save_args
-from ..modeling import WeightsUnavailableError, build_classifier, check_pretrained_available
+from ..modeling import (
+    COMPACT_PREFIX,
+    WeightsUnavailableError,
+    build_classifier,
+    check_pretrained_available,
+    use_offline_mode_if_unreachable,
+)
 from ..preprocessing import DataConfig
 from .data import TrainingDataError, attach_transforms, class_weights, collate, load_training_data
 from .trainer import MineralTrainer, WeightedLoss
@@ -96,6 +102,9 @@ def run_training(
     checkpoint = find_checkpoint(training_args)
 
     # 3. pretrained weights must be there before any data work: fail in seconds, never fall back to random
+    name = model_args.model_name_or_path
+    if not (name.startswith(COMPACT_PREFIX) or Path(name).is_dir()):
+        use_offline_mode_if_unreachable()  # an unreachable Hub costs ~25 s of retries per call otherwise
     if model_args.init == "pretrained":
         check_pretrained_available(model_args.model_name_or_path, model_args.model_revision)
 
