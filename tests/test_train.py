@@ -186,7 +186,11 @@ def test_unreachable_hub_switches_to_cache_only_and_fails_clearly(tmp_path, monk
 
     import huggingface_hub
 
-    from hf_minerals.modeling import WeightsUnavailableError, check_pretrained_available, use_offline_mode_if_unreachable
+    from hf_minerals.modeling import (
+        WeightsUnavailableError,
+        check_pretrained_available,
+        use_offline_mode_if_unreachable,
+    )
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
