@@ -18,7 +18,7 @@ from typing import Any
 
 ROOT = Path("outputs/quickstart")
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "quickstart.yaml"
-DATASET_OPTIONS = {"synthetic_per_class": 100, "patch_size": 96, "seed": 0}
+DATASET_OPTIONS = {"synthetic_per_class": 200, "patch_size": 96, "seed": 0}
 
 
 def ensure_dataset(folder: Path, options: dict[str, Any], rebuild: bool = False) -> Path:
