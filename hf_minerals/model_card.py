@@ -173,7 +173,7 @@ def build_model_card(
     all_tags = list(dict.fromkeys([*DEFAULT_TAGS, *(("synthetic-data",) if synthetic else ()), *tags]))
     card_data = ModelCardData(
         base_model=base_model if init == "pretrained" and _is_hub_id(base_model) else None,
-        datasets=[dataset_yaml],
+        datasets=[dataset_yaml] if _is_hub_id(dataset_key) else None,  # the Hub expects data set ids here
         library_name="transformers",
         pipeline_tag="image-classification",
         license=license,
