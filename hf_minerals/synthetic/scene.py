@@ -148,6 +148,27 @@ def _neighbour(b: _Builder, kind: str, label_parts: list[habits.Parts], mineral:
             b.add(make_mineral(kind, spot(), d, rng, im, upp), Z_ORDER[kind], False)
 
 
+def _place_label_grains(b: _Builder, mineral: str, assoc: list[str], fill: str, label_parts: list[habits.Parts],
+                        rng: np.random.Generator, im: Imaging, upp: float, cap: float, target_area: float,
+                        max_grains: int, centre, window: tuple[float, float, float, float]) -> None:
+    """Add label grains until they cover ``target_area`` px² (or ``max_grains``), then their associated neighbours.
+
+    Shared by single scenes and section cells so both place grains the same way (same RNG call order).
+    """
+    area = 0.0
+    while area < target_area and len(label_parts) < max_grains:
+        d = grain_diameter(mineral, rng, upp, cap)
+        c = centre(rng)
+        parts = make_mineral(mineral, c, d, rng, im, upp, fill=fill)
+        label_parts.append(parts)
+        b.add(parts, Z_ORDER[mineral], True)
+        area += AREA_FACTOR.get(mineral, 0.6) * d * d
+    x0, y0, w, h = window
+    for kind in assoc:
+        if not kind.startswith("fill:"):
+            _neighbour(b, kind, label_parts, mineral, rng, im, upp, x0, y0, w, h, cap)
+
+
 def compose_scene(mineral: str, size: int, rng: np.random.Generator, im: Imaging, margin: int = 0) -> Layout:
     """Layout of one labelled field of view: the label dominates the ore area (checked, enforced).
 
@@ -162,21 +183,18 @@ def compose_scene(mineral: str, size: int, rng: np.random.Generator, im: Imaging
     _gangue(b, matrix, rng, 0, 0, size, size, upp)
     assoc = [k for k, p in ASSOCIATIONS[mineral] if rng.random() < p]
     fill = next((k.split(":")[1] for k in assoc if k.startswith("fill:")), "pit")
-    coverage, area = (rng.uniform(0.08, 0.3) if mineral == "gold" else rng.uniform(0.25, 0.6)), 0.0
+    coverage = rng.uniform(0.08, 0.3) if mineral == "gold" else rng.uniform(0.25, 0.6)
     label_parts: list[habits.Parts] = []
     max_grains = 25 if mineral == "gold" else 120
-    while area < coverage * size * size and len(label_parts) < max_grains:
-        d = grain_diameter(mineral, rng, upp, cap)
+
+    def centre(rng: np.random.Generator) -> np.ndarray:
         c = rng.uniform(0.0, 1.0, 2) * size
         if mineral == "gold":  # gold grains cluster where the host is
             c = size / 2 + rng.normal(0, 0.25 * size, 2)
-        parts = make_mineral(mineral, c, d, rng, im, upp, fill=fill)
-        label_parts.append(parts)
-        b.add(parts, Z_ORDER[mineral], True)
-        area += AREA_FACTOR.get(mineral, 0.6) * d * d
-    for kind in assoc:
-        if not kind.startswith("fill:"):
-            _neighbour(b, kind, label_parts, mineral, rng, im, upp, 0, 0, size, size, cap)
+        return c
+
+    _place_label_grains(b, mineral, assoc, fill, label_parts, rng, im, upp, cap, coverage * size * size, max_grains,
+                        centre, (0, 0, size, size))
     lay = b.layout(matrix)
     # enforce dominance: the label needs >= 10 % of the field and the largest ore area; otherwise add a
     # label grain near the centre (at most 4 times) or drop the intruder that covers most ground
@@ -220,21 +238,14 @@ def compose_cell(seed: int, cx: int, cy: int, cell: int, classes: tuple[str, ...
     _gangue(b, matrix, rng, x0, y0, cell, cell, upp)
     weights = np.array([ABUNDANCE[c] for c in classes])
     mineral = str(classes[int(rng.choice(len(classes), p=weights / weights.sum()))])
-    coverage, area = rng.uniform(0.0, 0.45) * (0.1 if mineral == "gold" else 1.0), 0.0
+    coverage = rng.uniform(0.0, 0.45) * (0.1 if mineral == "gold" else 1.0)
     cap = 0.75 * cell
     label_parts: list[habits.Parts] = []
     assoc = [k for k, p in ASSOCIATIONS[mineral] if rng.random() < p and _allowed(k, classes)]
     fill = next((k.split(":")[1] for k in assoc if k.startswith("fill:")), "pit")
-    while area < coverage * cell * cell and len(label_parts) < 60:
-        d = grain_diameter(mineral, rng, upp, cap)
-        c = np.array([x0 + rng.uniform(0, cell), y0 + rng.uniform(0, cell)])
-        parts = make_mineral(mineral, c, d, rng, im, upp, fill=fill)
-        label_parts.append(parts)
-        b.add(parts, Z_ORDER[mineral], True)
-        area += AREA_FACTOR.get(mineral, 0.6) * d * d
-    for kind in assoc:
-        if not kind.startswith("fill:"):
-            _neighbour(b, kind, label_parts, mineral, rng, im, upp, x0, y0, cell, cell, cap)
+    _place_label_grains(b, mineral, assoc, fill, label_parts, rng, im, upp, cap, coverage * cell * cell, 60,
+                        lambda rng: np.array([x0 + rng.uniform(0, cell), y0 + rng.uniform(0, cell)]),
+                        (x0, y0, cell, cell))
     items = [(z, gs, fs, []) for z, _, gs, fs in b.items]
     items.append((99.0, [], [], make_scratches(rng, x0, y0, cell, cell, float(rng.uniform(0.3, 2.0)))))
     return items
