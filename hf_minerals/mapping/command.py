@@ -23,8 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on AMX/AVX512-bf16 CPUs)")
-    p.add_argument("--background-luma", type=int, default=DEFAULT_BACKGROUND_LUMA,
-                   help="pixels with luma below this (0-255) are gangue/background")
+    p.add_argument("--background-luma", type=int, default=None,
+                   help="pixels with luma below this (0-255) are gangue/background (default: a per-image threshold "
+                   f"on illumination-flattened luma with --abundance pixel, {DEFAULT_BACKGROUND_LUMA} with tile)")
     p.add_argument("--min-ore-share", type=float, default=DEFAULT_MIN_ORE_SHARE,
                    help="tiles with a smaller share of bright pixels are background, not classified")
     p.add_argument("--unknown-threshold", type=float, default=None, help="default: calibration.json, else off")
@@ -32,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="limit for images decoded whole")
     p.add_argument("--canvas-size", type=int, default=1600, help="longest side of the map/overlay pictures")
     p.add_argument("--synthetic", action="store_true", help="label the outputs SYNTHETIC (synthetic input)")
+    p.add_argument("--abundance", choices=("pixel", "tile"), default="pixel",
+                   help="pixel: every ore pixel its own phase (overlapping tiles + colour; per-image ore threshold, "
+                   "95%% intervals, grains.json); tile: every ore pixel takes its tile's answer")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -40,15 +44,31 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
                                           bf16=args.bf16, unknown_threshold=args.unknown_threshold)
-    with open_section(args.image, max_pixels=args.max_pixels) as src:
-        m = map_section(predictor, src, tile=args.tile, stride=args.stride, background_luma=args.background_luma,
-                        min_ore_share=args.min_ore_share, canvas_max_side=args.canvas_size,
-                        progress=not args.no_progress)
     synthetic = args.synthetic or "synthetic" in args.image.lower()
     meta = {"image": args.image, "model": str(args.model), "synthetic": synthetic, "bf16": args.bf16}
+    if args.abundance == "pixel":
+        return _pixel_map(args, predictor, meta)
+    with open_section(args.image, max_pixels=args.max_pixels) as src:
+        m = map_section(predictor, src, tile=args.tile, stride=args.stride, background_luma=args.background_luma or DEFAULT_BACKGROUND_LUMA,
+                        min_ore_share=args.min_ore_share, canvas_max_side=args.canvas_size,
+                        progress=not args.no_progress)
     paths = write_outputs(m, args.output, meta, um_per_px=args.um_per_px)
     for row in m.abundance["phases"]:
         if row["pixels"]:
             print(f"{row['phase']:<24} {row['area_percent']:8.3f} %  ({row['pixels']:,} px, {row['tiles']} tiles)")
+    print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    return 0
+
+
+def _pixel_map(args: argparse.Namespace, predictor: Predictor, meta: dict) -> int:
+    from .pixel_outputs import print_summary, write_pixel_outputs
+    from .pixels import map_pixels
+
+    with open_section(args.image, max_pixels=args.max_pixels) as src:
+        pm = map_pixels(predictor, src, tile=args.tile, stride=args.stride, background_luma=args.background_luma,
+                        canvas_max_side=args.canvas_size, progress=not args.no_progress)
+    paths = write_outputs(pm.section, args.output, meta, um_per_px=args.um_per_px)
+    paths.update(write_pixel_outputs(pm, args.output, meta, um_per_px=args.um_per_px))
+    print_summary(pm)
     print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
     return 0

@@ -46,7 +46,9 @@ PRIOR_FLOOR = 1e-3  # colour can overturn a prior down to this
 PRIOR_WEIGHT = 0.3
 SIGMA_FLOOR = 4.0  # smallest colour spread per channel (sensor noise, JPEG)
 MIN_COLOUR_SAMPLES = 200
-EM_SAMPLES = 60_000  # ore pixels sampled to refine the colour models
+EM_SAMPLES = 60_000
+INLIER_D2 = 11.34  # chi-square, 3 degrees of freedom, 99 %
+EDGE_Z = 3.0  # a pixel further than this many noise units from its window mean keeps its own colour  # ore pixels sampled to refine the colour models
 
 
 @dataclass
@@ -118,11 +120,15 @@ def ore_colours(src: SectionSource, ore: OreThreshold, y0: int, y1: int, radius:
     ys, xs = np.arange(a, b), np.arange(src.width)
     mask = ore.mask_at(rgb, ys, xs)
     flat = rgb.astype(np.float32) * ore.gain_at(ys, xs)[:, :, None]
-    if radius:
-        flat *= mask[:, :, None]
-        num = box_sum(flat, radius)
+    if radius and mask.any():
+        num = box_sum(flat * mask[:, :, None], radius)
         den = box_sum(mask.astype(np.float32), radius)
-        flat = num / np.maximum(den, 1.0)[:, :, None]
+        smooth = num / np.maximum(den, 1.0)[:, :, None]
+        # edge-aware: where a pixel differs from its window by more than noise (a grain edge, an inclusion
+        # a few px across), it keeps its own colour instead of a blend of two minerals
+        dev = np.abs(smooth - flat).max(-1)
+        noise = 1.4826 * float(np.median(dev[mask])) + 1.0
+        flat = np.where((dev <= EDGE_Z * noise)[:, :, None], smooth, flat)
     k0, k1 = y0 - a, y0 - a + (y1 - y0)
     return rgb[k0:k1], mask[k0:k1], flat[k0:k1]
 
@@ -172,24 +178,40 @@ def learn_colours(src: SectionSource, ore: OreThreshold, prior: np.ndarray, cell
     return mean, sigma, samples
 
 
-def refine_em(x: np.ndarray, prior: np.ndarray, mean: np.ndarray, cov: np.ndarray, rounds: int = 8
+def mahalanobis2(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """(n, C) squared Mahalanobis distance of each colour to each class model; inf for classes without one."""
+    out = np.full((len(x), len(mean)), np.inf, np.float32)
+    for k in np.nonzero(np.isfinite(cov[:, 0, 0]))[0]:
+        d = x - mean[k]
+        out[:, k] = np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov[k]), d)
+    return out
+
+
+def refine_em(x: np.ndarray, prior: np.ndarray, mean: np.ndarray, cov: np.ndarray, rounds: int = 6
               ) -> tuple[np.ndarray, np.ndarray]:
-    """EM over all sampled ore pixels: responsibility = prior x colour likelihood; each mineral's colour
-    re-fitted to the pixels it is responsible for. Pixels of another mineral inside a mineral's confident
-    tiles move to their own colour model, so mixed tiles stop smearing the models into each other."""
+    """Robust EM over sampled ore pixels: responsibility = prior x colour likelihood.
+
+    * A class with a model is re-fitted to the pixels it is responsible for *and* that lie within the
+      99 % ellipsoid of its current model, so another mineral's pixels never widen it.
+    * A class without one (never confidently predicted: inclusions, rare minerals) is seeded from the
+      pixels no model explains, weighted by its responsibility - gold locked in pyrite has a colour of
+      its own and a small but non-zero share of the tile votes."""
     logp = PRIOR_WEIGHT * np.log(np.maximum(prior, PRIOR_FLOOR))
     for _ in range(rounds):
+        d2 = mahalanobis2(x, mean, cov)
         score = logp + colour_loglik(x, mean, cov)
         score -= score.max(1, keepdims=True)
         r = np.exp(score)
         r /= r.sum(1, keepdims=True)
+        unexplained = (d2 > INLIER_D2).all(1)
         for k in range(len(mean)):
-            w = r[:, k]
-            if w.sum() < MIN_COLOUR_SAMPLES:
+            has_model = np.isfinite(cov[k, 0, 0])
+            w = r[:, k] * (d2[:, k] <= INLIER_D2 if has_model else unexplained)
+            if w.sum() < MIN_COLOUR_SAMPLES / 4:
                 continue
             mean[k] = (w[:, None] * x).sum(0) / w.sum()
-            d = x - mean[k]
-            cov[k] = _regularised((w[:, None, None] * d[:, :, None] * d[:, None, :]).sum(0) / w.sum())
+            dk = x - mean[k]
+            cov[k] = _regularised((w[:, None, None] * dk[:, :, None] * dk[:, None, :]).sum(0) / w.sum() * 1.1)
     return mean, cov
 
 
@@ -211,7 +233,7 @@ def dominant_mode(x: np.ndarray, rounds: int = 4, keep: float = 3.0) -> tuple[np
 
 
 def _regularised(cov: np.ndarray) -> np.ndarray:
-    return cov + np.eye(3) * SIGMA_FLOOR**2 / 4
+    return cov + np.eye(3) * SIGMA_FLOOR**2
 
 
 def colour_loglik(flat: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
@@ -282,7 +304,7 @@ def map_pixels(
     min_ore_share: float = 0.005,
     prior_px: int | None = None,
     block_px: int = 256,
-    colour_radius: int = 2,
+    colour_radius: int = 1,
     label_max_pixels: int = 100_000_000,
     band: int = 512,
     canvas_max_side: int = 1600,
