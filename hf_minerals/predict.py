@@ -1,9 +1,11 @@
 """The one predictor: CLI, Space, mapper, evaluator, explainer and benchmarks all classify through it.
 
 Batched, ``torch.inference_mode``, preprocessing on tensors via ``preprocessing.eval_transform``.
-Options measured in ``scripts/benchmark.py predict`` (see docs/mapping.md): bf16 autocast (off by
-default: it is ~2x faster on CPUs with AMX/AVX512-bf16 but changes probabilities in the 2nd-3rd
-decimal) and channels_last (helps conv nets only together with bf16; slows fp32 on oneDNN).
+Options measured in ``scripts/benchmark.py predict`` (see docs/mapping.md): bf16 autocast (on by default
+only where the CPU runs bf16 natively AND the model's own check - ``hf-minerals calibrate`` records the
+bf16-vs-fp32 top-1 agreement on held-out data in calibration.json - reached 99.5 %; otherwise fp32, said
+once), channels_last for conv nets, JPEG photos decoded at reduced scale (Pillow ``draft``) when the model
+input is at least 2x smaller, and decoding on worker threads while the model runs.
 
 CLI: ``hf-minerals predict IMAGES... --model DIR_OR_ID [--top-k 3] [--output preds.csv]``.
 """
@@ -16,9 +18,11 @@ import json
 import os
 import sys
 import warnings
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,9 @@ from .preprocessing import DataConfig, eval_transform, to_uint8_tensor
 
 UNKNOWN = "unknown"
 CALIBRATION_FILE = "calibration.json"
+#: bf16 goes on by default only when the model's recorded bf16-vs-fp32 top-1 agreement reaches this.
+BF16_MIN_AGREEMENT = 0.995
+_SAID: set[str] = set()
 #: model_type values of transformer backbones (channels_last does nothing useful for them).
 _NON_CONV = ("swin", "vit", "deit", "beit", "dinov2", "convnextv2_", "swinv2")
 
@@ -67,6 +74,18 @@ def read_calibration(model_id: str | os.PathLike) -> dict[str, Any] | None:
         return None
 
 
+def default_bf16(calibration: dict[str, Any] | None) -> tuple[bool, str]:
+    """(bf16 on?, why): on only with native bf16 and a recorded bf16 top-1 agreement >= 99.5 %."""
+    if not bf16_supported():
+        return False, "this CPU has no native bf16"
+    agree = (calibration or {}).get("bf16_top1_agreement")
+    if agree is None:
+        return False, "no bf16 agreement check recorded for this model: run `hf-minerals calibrate`"
+    if agree < BF16_MIN_AGREEMENT:
+        return False, f"bf16 agreed with fp32 on only {agree:.1%} of held-out images (< {BF16_MIN_AGREEMENT:.1%})"
+    return True, f"native bf16, {agree:.1%} top-1 agreement with fp32 on held-out images"
+
+
 class Predictor:
     """Wraps a classifier + its data config for batched inference."""
 
@@ -99,7 +118,7 @@ class Predictor:
             warnings.warn("bf16 requested but this CPU has no native bf16: it will be emulated (slow)", stacklevel=2)
         cfg = model.config
         is_conv = not str(getattr(cfg, "model_type", "")).startswith(_NON_CONV)
-        self.channels_last = (self.bf16 and is_conv) if channels_last is None else bool(channels_last)
+        self.channels_last = is_conv if channels_last is None else bool(channels_last)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if num_threads:
@@ -119,25 +138,57 @@ class Predictor:
         temperature: float | None = None,
         unknown_threshold: float | None = None,
         use_calibration: bool = True,
+        bf16: bool | None = None,
         **kwargs: Any,
     ) -> Predictor:
         """Load model + processor from a Hub id or local folder (safetensors only).
 
         ``calibration.json`` (written by ``hf-minerals calibrate``) supplies temperature and unknown
-        threshold unless they are passed explicitly or ``use_calibration=False``.
+        threshold unless they are passed explicitly or ``use_calibration=False``. ``bf16=None``: see
+        :func:`default_bf16`.
         """
         model = load_classifier(model_id)
         cfg = DataConfig.from_processor(load_processor(model_id))
-        calib = read_calibration(model_id) if use_calibration else None
+        calib = read_calibration(model_id)
+        if bf16 is None:
+            bf16, why = default_bf16(calib)
+            if why not in _SAID:
+                _SAID.add(why)
+                print(f"hf-minerals: {'bf16' if bf16 else 'fp32'} inference ({why})", file=sys.stderr)
+        calib = calib if use_calibration else None
         if calib:
             temperature = calib.get("temperature", 1.0) if temperature is None else temperature
             unknown_threshold = calib.get("unknown_threshold") if unknown_threshold is None else unknown_threshold
         pred = cls(model, cfg, temperature=1.0 if temperature is None else temperature,
-                   unknown_threshold=unknown_threshold, **kwargs)
+                   unknown_threshold=unknown_threshold, bf16=bf16, **kwargs)
         pred.calibration = calib
         return pred
 
     # -- core ---------------------------------------------------------------------------------
+    @property
+    def decode_side(self) -> int:
+        """Smallest image side preprocessing needs: JPEGs may be decoded down to it (``imageio`` draft)."""
+        return max(*self.data_config.crop, self.data_config.resize_shortest or 0)
+
+    def load(self, source: Any) -> Image.Image:
+        """Decode one image file (reduced-scale JPEG decoding when the model input is >= 2x smaller)."""
+        return load_image(source, min_decode_side=self.decode_side)
+
+    def decoded(self, images: Iterable[Any], workers: int = 2) -> Iterator[Any]:
+        """Images in order; paths/bytes decoded on ``workers`` threads up to two batches ahead of the model
+        (Pillow releases the GIL while decoding). Each file is decoded once."""
+        window: deque = deque()
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for im in images:
+                ready = isinstance(im, (torch.Tensor, np.ndarray, Image.Image))
+                window.append(im if ready else pool.submit(self.load, im))
+                if len(window) > 2 * self.batch_size:
+                    head = window.popleft()
+                    yield head.result() if isinstance(head, Future) else head
+            while window:
+                head = window.popleft()
+                yield head.result() if isinstance(head, Future) else head
+
     def preprocess(self, images: Sequence[Image.Image | np.ndarray | torch.Tensor] | torch.Tensor) -> torch.Tensor:
         """Images -> pixel_values; same-size images go through the resize as one uint8 batch (same maths, one call)."""
         if not isinstance(images, torch.Tensor) and len(images) > 1:
@@ -164,8 +215,8 @@ class Predictor:
     def iter_probabilities(self, images: Iterable[Any]) -> Iterator[np.ndarray]:
         """Yield (n, C) calibrated probability arrays batch by batch (streams; memory bounded by batch)."""
         batch: list[Any] = []
-        for im in images:
-            batch.append(im if isinstance(im, (torch.Tensor, np.ndarray, Image.Image)) else load_image(im))
+        for im in self.decoded(images):
+            batch.append(im)
             if len(batch) == self.batch_size:
                 yield self._proba(batch)
                 batch = []
@@ -207,9 +258,9 @@ def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return out
 
 
-def _load_or_error(path: Path) -> Image.Image | str:
+def _load_or_error(path: Path, min_decode_side: int | None = None) -> Image.Image | str:
     try:
-        return load_image(path)
+        return load_image(path, min_decode_side=min_decode_side)
     except ImageLoadError as exc:
         return exc.reason
 
@@ -225,11 +276,12 @@ def predict_files(
 
     chunks = [paths[i : i + predictor.batch_size] for i in range(0, len(paths), predictor.batch_size)]
     bar = tqdm(total=len(paths), unit="img", desc="predict", disable=not progress)
+    load = partial(_load_or_error, min_decode_side=predictor.decode_side)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        pending = pool.map(_load_or_error, chunks[0]) if chunks else None
+        pending = pool.map(load, chunks[0]) if chunks else None
         for i, chunk in enumerate(chunks):
             loaded = list(pending)
-            pending = pool.map(_load_or_error, chunks[i + 1]) if i + 1 < len(chunks) else None
+            pending = pool.map(load, chunks[i + 1]) if i + 1 < len(chunks) else None
             good = [im for im in loaded if not isinstance(im, str)]
             preds = iter(predictor.predict(good, top_k=top_k) if good else [])
             for path, im in zip(chunk, loaded):
@@ -257,7 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=None, help="CSV path (default: print to stdout)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on AMX/AVX512-bf16 CPUs)")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                        help="bf16 autocast (default: on where the CPU runs bf16 natively and calibration.json "
+                        "records >= 99.5%% top-1 agreement with fp32; --no-bf16 forces fp32)")
     parser.add_argument("--unknown-threshold", type=float, default=None,
                         help="answer 'unknown' below this top probability (default: calibration.json, else off)")
     parser.add_argument("--no-progress", action="store_true")

@@ -169,7 +169,7 @@ def pixel_scores(pm: PixelMap, mask: np.ndarray) -> dict[str, Any]:
     true_pct = {MASK_CODES[c]: 100.0 * n / total for c, n in enumerate(counts) if n}
     rows = {r["phase"]: r for r in pm.abundance["phases"]}
     err = {name: abs(rows[name]["area_percent"] - true_pct.get(name, 0.0)) for name in pm.section.labels}
-    covered = {name: rows[name]["ci95_low"] <= true_pct.get(name, 0.0) <= rows[name]["ci95_high"]
+    covered = {name: bool(rows[name]["ci95_low"] <= true_pct.get(name, 0.0) <= rows[name]["ci95_high"])
                for name in pm.section.labels}
     ore_codes = np.array([c for c, n in MASK_CODES.items() if n not in BACKGROUND_PHASES])
     true_ore = np.isin(mask, ore_codes)
