@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 BENCHMARKS = ("synthetic", "train", "explain", "predict", "map", "space")
+COMMANDS = (*BENCHMARKS, "table")  # table: docs/benchmarks.md figures from docs/benchmarks/*.json
 
 
 def machine_info() -> dict[str, Any]:
@@ -57,10 +58,16 @@ def timeit(fn: Callable[[], Any], repeats: int = 3, warmup: int = 1) -> float:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="benchmark.py", description=__doc__)
-    parser.add_argument("name", choices=BENCHMARKS)
+    parser.add_argument("name", choices=COMMANDS)
     parser.add_argument("--quick", action="store_true", help="small sizes; finishes in < 3 min on 2 cores")
     parser.add_argument("--output", default=None, help="JSON path (default outputs/benchmarks/NAME.json)")
     args, rest = parser.parse_known_args(argv)
+    if args.name == "table":
+        from .table import update_doc
+
+        print(update_doc(Path("docs/benchmarks.md"), Path("docs/benchmarks")))
+        return {}
+    load_start = os.getloadavg()
     torch.set_flush_denormal(True)  # random-init conv nets hit denormals on CPU
     module = importlib.import_module(f"hf_minerals.benchmarks.{args.name}")
     t0 = time.perf_counter()
@@ -70,6 +77,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "quick": args.quick,
         **result,
         "wall_seconds": round(time.perf_counter() - t0, 2),
+        "command": "scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "load_average": {"start_1_5_15min": [round(x, 2) for x in load_start],
+                         "end_1_5_15min": [round(x, 2) for x in os.getloadavg()]},
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "machine": machine_info(),
     }
