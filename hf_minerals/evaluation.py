@@ -246,8 +246,8 @@ def summary_line(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """``scripts/evaluate.py`` / ``hf-minerals evaluate``."""
-    p = argparse.ArgumentParser(prog="evaluate.py", description="Evaluate a mineral classifier on a data-set split.")
+    """``scripts/eval_model.py`` / ``hf-minerals evaluate``."""
+    p = argparse.ArgumentParser(prog="eval_model.py", description="Evaluate a mineral classifier on a data-set split.")
     p.add_argument("--model", required=True, help="model folder or Hub id")
     p.add_argument("--dataset", required=True, help="data-set folder (save_to_disk) or Hub id")
     p.add_argument("--split", default="test")

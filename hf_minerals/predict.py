@@ -180,8 +180,10 @@ class Predictor:
         parts = list(self.iter_probabilities(images))
         return np.concatenate(parts, axis=0) if parts else np.zeros((0, len(self.labels)), np.float32)
 
-    def decide(self, probs: np.ndarray, top_k: int = 3) -> list[Prediction]:
-        """Turn probability rows into labelled predictions, applying the unknown threshold."""
+    def decide(self, probs: np.ndarray, top_k: int = 3, unknown_threshold: float | None = None) -> list[Prediction]:
+        """Turn probability rows into labelled predictions, applying the unknown threshold: this call's
+        ``unknown_threshold`` (a Space request's) or, when None, the predictor's own."""
+        threshold = self.unknown_threshold if unknown_threshold is None else unknown_threshold
         out = []
         k = max(1, min(top_k, probs.shape[1]))
         for row in probs:
@@ -189,7 +191,7 @@ class Predictor:
             top = [{"label": self.labels[i], "score": float(row[i])} for i in order]
             best = float(row[order[0]])
             label = self.labels[order[0]]
-            if self.unknown_threshold is not None and best < self.unknown_threshold:
+            if threshold is not None and best < threshold:
                 label = UNKNOWN
             out.append(Prediction(label=label, score=best, top_k=top))
         return out

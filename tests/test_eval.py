@@ -269,14 +269,14 @@ def test_training_curves_and_comparison_plots(tmp_path):
     assert plot_comparison(rows, tmp_path / "cmp.png", note="offline").stat().st_size > 0
 
 
-def test_evaluate_library_not_shadowed_by_scripts_evaluate(tmp_path, monkeypatch):
-    """``python scripts/train.py`` puts scripts/ (with evaluate.py) first on sys.path; metrics must still work."""
-    import sys
+def test_no_script_shadows_an_installed_package():
+    """``python scripts/X.py`` puts scripts/ first on sys.path: a script named like a library (the old
+    ``scripts/evaluate.py``) would shadow it for every script. None may."""
+    import importlib.util
+    from pathlib import Path
 
-    from hf_minerals.metrics import evaluate_library
-
-    (tmp_path / "evaluate.py").write_text("SHADOW = True\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(sys.modules, "evaluate", __import__("types").ModuleType("evaluate"))  # a shadow got in first
-    lib = evaluate_library()
-    assert hasattr(lib, "load") and not hasattr(lib, "SHADOW")
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    names = sorted(p.stem for p in scripts.glob("*.py"))
+    assert "eval_model" in names and "evaluate" not in names
+    shadowing = [n for n in names if importlib.util.find_spec(n) is not None]
+    assert not shadowing, f"scripts/ would shadow installed modules: {shadowing}"

@@ -26,7 +26,7 @@ import torch
 
 from ..calibration import calibrate_logits, dataset_logits, open_set_report
 from ..mapping import SectionMap, map_section
-from ..mapping.core import STATUS_BACKGROUND, STATUS_MINERAL, STATUS_UNKNOWN
+from ..mapping.tiler import STATUS_BACKGROUND, STATUS_MINERAL, STATUS_UNKNOWN
 from ..minerals import BACKGROUND_PHASES, EXTRA_MINERALS, MASK_CODES
 from ..predict import Predictor
 from .common import timeit
