@@ -53,6 +53,12 @@ def bf16_supported() -> bool:
         return False
 
 
+def softmax(logits: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
+    """``softmax(logits / T)`` over the last axis in float32, as numpy: the ONE place probabilities come from
+    (predictor, explainer, calibration), so a calibrated temperature means the same everywhere."""
+    return torch.softmax(logits.detach().float() / temperature, dim=-1).numpy()
+
+
 def read_calibration(model_id: str | os.PathLike) -> dict[str, Any] | None:
     """``calibration.json`` of a local model folder or Hub repo, or None when it has none."""
     local = Path(str(model_id))
@@ -159,7 +165,7 @@ class Predictor:
 
     def probabilities(self, logits: torch.Tensor) -> np.ndarray:
         """Calibrated probabilities: softmax(logits / temperature)."""
-        return torch.softmax(logits.float() / self.temperature, dim=-1).numpy()
+        return softmax(logits, self.temperature)
 
     def iter_probabilities(self, images: Iterable[Any]) -> Iterator[np.ndarray]:
         """Yield (n, C) calibrated probability arrays batch by batch (streams; memory bounded by batch)."""

@@ -280,3 +280,31 @@ def test_no_script_shadows_an_installed_package():
     assert "eval_model" in names and "evaluate" not in names
     shadowing = [n for n in names if importlib.util.find_spec(n) is not None]
     assert not shadowing, f"scripts/ would shadow installed modules: {shadowing}"
+
+
+def test_one_split_loader(tiny_dataset, tmp_path):
+    """data.loading serves evaluation, training and calibration alike: folder, DatasetDict, Dataset, errors."""
+    import datasets
+
+    from hf_minerals.data.loading import DatasetLoadError, is_synthetic, load_dataset_dict, load_split, model_ids
+    from hf_minerals.training.data import TrainingDataError, training_dataset_dict
+
+    dsd = load_dataset_dict(tiny_dataset)
+    assert isinstance(dsd, datasets.DatasetDict) and set(dsd) == {"train", "test"}
+    split, name = load_split(dsd, "test")
+    assert len(split) == 15 and name == str(tiny_dataset)  # the folder it was saved to, for the report
+    assert load_split(split)[0] is split and load_split(str(tiny_dataset), "train")[1] == str(tiny_dataset)
+    assert is_synthetic(split) and not is_synthetic(split.remove_columns("synthetic"))
+    assert training_dataset_dict(str(tiny_dataset))["train"].num_rows == 15
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(DatasetLoadError, match="is a file"):
+        load_split(tmp_path / "file.txt")
+    with pytest.raises(DatasetLoadError, match="not a saved data set"):
+        training_dataset_dict(str(tmp_path))
+    with pytest.raises(TrainingDataError, match="no data set given"):
+        training_dataset_dict("")
+    with pytest.raises(DatasetLoadError, match="cannot load data set 'nobody/nothing'"):
+        load_split("nobody/nothing")  # offline in tests: a clear error naming the id
+    assert model_ids(["gold", "pyrite", "gold"], ["pyrite", "gold"]).tolist() == [1, 0, 1]
+    with pytest.raises(ValueError, match=r"does not know: \['galena'\]"):
+        model_ids(["galena"], ["pyrite", "gold"])

@@ -26,7 +26,7 @@ from ..explain import METHODS, Explainer, attribute, curve_area, deletion_curve,
 from ..minerals import CODE_OF, PAPER_MINERALS
 from ..predict import Predictor
 from ..preprocessing import DataConfig, eval_transform, resize_crop
-from .common import timeit
+from ..runtime import timeit
 
 QUICKSTART = Path("outputs/quickstart/model")
 #: swin-tiny (microsoft/swin-tiny-patch4-window7-224) hyper-parameters, for a random-init timing model.

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..predict import Predictor, bf16_supported
-from .common import timeit
+from ..runtime import timeit
 
 QUICKSTART_MODEL = Path("outputs/quickstart/model")
 

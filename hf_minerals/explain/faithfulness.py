@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..predict import softmax
 from .layers import AttributionModel
 from .methods import _eval_mode
 
@@ -47,7 +48,7 @@ def deletion_curve(model: Any, pixel_values: torch.Tensor, maps: np.ndarray, tar
             cut = torch.from_numpy(ranks.reshape(h, w))
             keep = torch.stack([cut >= math.ceil(k * h * w / steps) for k in range(steps + 1)]).unsqueeze(1)
             batch = pixel_values[i : i + 1] * keep  # removed pixels -> 0 = the mean colour
-            out[i] = torch.softmax(wrapper(batch).float(), -1)[:, int(target[i])].numpy()
+            out[i] = softmax(wrapper(batch))[:, int(target[i])]
     return out
 
 
