@@ -286,7 +286,13 @@ def test_one_split_loader(tiny_dataset, tmp_path):
     """data.loading serves evaluation, training and calibration alike: folder, DatasetDict, Dataset, errors."""
     import datasets
 
-    from hf_minerals.data.loading import DatasetLoadError, is_synthetic, load_dataset_dict, load_split, model_ids
+    from hf_minerals.data.loading import (
+        DatasetLoadError,
+        is_synthetic,
+        load_dataset_dict,
+        load_split,
+        model_ids,
+    )
     from hf_minerals.training.data import TrainingDataError, training_dataset_dict
 
     dsd = load_dataset_dict(tiny_dataset)
