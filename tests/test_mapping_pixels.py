@@ -10,11 +10,11 @@ import torch
 from transformers import PretrainedConfig
 
 from hf_minerals.mapping import map_section
-from hf_minerals.mapping.core import luma
 from hf_minerals.mapping.grains import grain_statistics
 from hf_minerals.mapping.ore import estimate_threshold
 from hf_minerals.mapping.pixels import map_pixels
 from hf_minerals.mapping.sources import ArraySource
+from hf_minerals.mapping.tiler import luma
 from hf_minerals.predict import Predictor
 from hf_minerals.preprocessing import DataConfig
 

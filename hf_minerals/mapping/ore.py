@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core import luma
 from .sources import SectionSource
+from .tiler import luma
 
 #: Flattened luma is scaled so that the gangue sits at this level (0-255 scale).
 GANGUE_LEVEL = 64.0

@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 
 from ..predict import UNKNOWN, Predictor
-from .core import BACKGROUND, STATUS_MINERAL, STATUS_UNKNOWN, SectionMap, map_section
 from .ore import OreThreshold, estimate_threshold, fixed_threshold
 from .sources import ArraySource, SectionSource
+from .tiler import BACKGROUND, STATUS_MINERAL, STATUS_UNKNOWN, SectionMap, map_section
 
 CONFIDENT = 0.8  # prior share above which a pixel teaches its phase's colour
 OUTLIER_SHARE = 0.05  # weight of the flat density in each colour likelihood
