@@ -332,6 +332,17 @@ def main(argv: list[str] | None = None) -> int:
                                           bf16=args.bf16, unknown_threshold=args.unknown_threshold)
     k = max(1, min(args.top_k, len(predictor.labels)))
     fields = ["path", "label", "score"] + [f"top{j}_{s}" for j in range(1, k + 1) for s in ("label", "score")] + ["error"]
+    from . import distributed
+
+    if distributed.is_distributed():  # accelerate launch: each process a share of whole batches, one merged CSV
+        if not args.output:
+            parser.error("with several processes give --output (the merged CSV)")
+        mine, first = distributed.my_share(paths, group=predictor.batch_size)
+        distributed.write_csv_sharded(predict_files(predictor, mine, top_k=k, progress=not args.no_progress),
+                                      fields, args.output)
+        print(f"hf-minerals predict: process {distributed.state().process_index} classified images "
+              f"{first}-{first + len(mine) - 1} -> {args.output}", file=sys.stderr)
+        return 0
     out = open(args.output, "w", newline="") if args.output else sys.stdout  # noqa: SIM115
     n_bad = 0
     try:

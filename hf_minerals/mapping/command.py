@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from ..distributed import is_distributed
 from ..imageio import DEFAULT_MAX_PIXELS
 from ..predict import Predictor
 from .outputs import write_outputs
@@ -15,8 +17,12 @@ from .tiler import DEFAULT_BACKGROUND_LUMA, DEFAULT_MIN_ORE_SHARE, map_section
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hf-minerals map", description="Mineral map and modal abundance of a whole section.")
     p.add_argument("--model", required=True, help="model folder or Hub id (calibration.json used if present)")
-    p.add_argument("--image", required=True, help="PNG/JPEG/TIFF (decoded whole, <= --max-pixels) or "
+    p.add_argument("--image", default=None, help="PNG/JPEG/TIFF (decoded whole, <= --max-pixels) or "
                    "uncompressed TIFF / .npy (streamed, any size)")
+    p.add_argument("--images", nargs="+", default=None,
+                   help="many sections: each mapped into OUTPUT/<name>/, summary in OUTPUT/sections.csv; "
+                   "split over processes under `accelerate launch`; sections already mapped are skipped")
+    p.add_argument("--images_from", "--images-from", default=None, help="a text file with one section path per line")
     p.add_argument("--tile", type=int, default=224, help="tile side in image px")
     p.add_argument("--stride", type=int, default=None, help="tile step in px (default: = tile; must be <= tile)")
     p.add_argument("--output", required=True, help="output folder")
@@ -41,7 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    images = list(args.images or [])
+    if args.images_from:
+        images += [ln.strip() for ln in Path(args.images_from).read_text().splitlines() if ln.strip()]
+    if bool(images) == bool(args.image):
+        parser.error("give either --image (one section) or --images / --images_from (many)")
+    if images or is_distributed():
+        from .batch import map_many
+
+        return map_many(args, images or [args.image])
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
                                           bf16=args.bf16, unknown_threshold=args.unknown_threshold)
     synthetic = args.synthetic or "synthetic" in args.image.lower()
@@ -60,7 +76,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _pixel_map(args: argparse.Namespace, predictor: Predictor, meta: dict) -> int:
+def map_one(args: argparse.Namespace, predictor: Predictor, image: str, output: str | Path) -> dict:
+    """Map one section into ``output`` with the options in ``args``; returns {name: path}."""
+    synthetic = args.synthetic or "synthetic" in image.lower()
+    meta = {"image": image, "model": str(args.model), "synthetic": synthetic, "bf16": predictor.bf16}
+    sub = argparse.Namespace(**{**vars(args), "image": image, "output": str(output)})
+    if args.abundance == "pixel":
+        return _pixel_map(sub, predictor, meta, quiet=True)
+    with open_section(image, max_pixels=args.max_pixels) as src:
+        m = map_section(predictor, src, tile=args.tile, stride=args.stride,
+                        background_luma=args.background_luma or DEFAULT_BACKGROUND_LUMA,
+                        min_ore_share=args.min_ore_share, canvas_max_side=args.canvas_size, progress=False)
+    return write_outputs(m, output, meta, um_per_px=args.um_per_px)
+
+
+def _pixel_map(args: argparse.Namespace, predictor: Predictor, meta: dict, quiet: bool = False) -> int | dict:
     from .pixel_outputs import print_summary, write_pixel_outputs
     from .pixels import map_pixels
 
@@ -69,6 +99,8 @@ def _pixel_map(args: argparse.Namespace, predictor: Predictor, meta: dict) -> in
                         canvas_max_side=args.canvas_size, progress=not args.no_progress)
     paths = write_outputs(pm.section, args.output, meta, um_per_px=args.um_per_px)
     paths.update(write_pixel_outputs(pm, args.output, meta, um_per_px=args.um_per_px))
+    if quiet:
+        return paths
     print_summary(pm)
     print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
     return 0
