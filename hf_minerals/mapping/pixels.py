@@ -46,7 +46,7 @@ PRIOR_FLOOR = 1e-3  # colour can overturn a prior down to this
 PRIOR_WEIGHT = 0.3
 SIGMA_FLOOR = 4.0  # smallest colour spread per channel (sensor noise, JPEG)
 MIN_COLOUR_SAMPLES = 200
-EM_SAMPLES = 60_000
+EM_SAMPLES = 30_000
 INLIER_D2 = 11.34  # chi-square, 3 degrees of freedom, 99 %
 EDGE_Z = 3.0  # a pixel further than this many noise units from its window mean keeps its own colour  # ore pixels sampled to refine the colour models
 
@@ -134,14 +134,17 @@ def ore_colours(src: SectionSource, ore: OreThreshold, y0: int, y1: int, radius:
 
 
 def learn_colours(src: SectionSource, ore: OreThreshold, prior: np.ndarray, cell: int, n_known: int,
-                  radius: int, band: int = 512, step: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  radius: int, band: int = 128, step: int = 2, budget: int = 2_000_000
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per known class: centre and covariance of flattened colour over confidently-predicted ore pixels
-    (every ``step``-th row and column). Returns (centre (C, 3), covariance (C, 3, 3); inf without a model, samples (C,))."""
+    (every ``step``-th row and column of evenly spread bands covering about ``budget`` pixels).
+    Returns (centre (C, 3), covariance (C, 3, 3); inf without a model, samples (C,))."""
     chunks: list[list[np.ndarray]] = [[] for _ in range(n_known)]
     all_x: list[np.ndarray] = []
     all_p: list[np.ndarray] = []
     xs = np.arange(0, src.width, step)
-    for y0 in range(0, src.height, band):
+    every = max(1, src.width * src.height // budget)  # use one band in ``every``
+    for y0 in range(0, src.height, band * every):
         y1 = min(src.height, y0 + band)
         ys = np.arange(y0, y1, step)
         _, mask, flat = ore_colours(src, ore, y0, y1, radius)
@@ -199,7 +202,7 @@ def refine_em(x: np.ndarray, prior: np.ndarray, mean: np.ndarray, cov: np.ndarra
     logp = PRIOR_WEIGHT * np.log(np.maximum(prior, PRIOR_FLOOR))
     for _ in range(rounds):
         d2 = mahalanobis2(x, mean, cov)
-        score = logp + colour_loglik(x, mean, cov)
+        score = logp + colour_loglik(x, mean, cov, d2)
         score -= score.max(1, keepdims=True)
         r = np.exp(score)
         r /= r.sum(1, keepdims=True)
@@ -236,13 +239,13 @@ def _regularised(cov: np.ndarray) -> np.ndarray:
     return cov + np.eye(3) * SIGMA_FLOOR**2
 
 
-def colour_loglik(flat: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """(n, C) log p(colour | class): Gaussian mixed with a flat density; flat only for classes without a model."""
+def colour_loglik(flat: np.ndarray, mean: np.ndarray, cov: np.ndarray, d2: np.ndarray | None = None) -> np.ndarray:
+    """(n, C) log p(colour | class): Gaussian mixed with a flat density; flat only for classes without a model.
+    ``d2``: :func:`mahalanobis2` of the same arguments, if already computed."""
+    d2 = mahalanobis2(flat, mean, cov) if d2 is None else d2
     out = np.full((len(flat), len(mean)), LOG_FLAT + np.log(OUTLIER_SHARE), np.float32)
     for k in np.nonzero(np.isfinite(cov[:, 0, 0]))[0]:
-        d = flat - mean[k]
-        g = (-0.5 * np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov[k]), d)
-             - 0.5 * np.log(np.linalg.det(cov[k])) - 1.5 * np.log(2 * np.pi))
+        g = -0.5 * d2[:, k] - 0.5 * np.log(np.linalg.det(cov[k])) - 1.5 * np.log(2 * np.pi)
         out[:, k] = np.logaddexp(np.log1p(-OUTLIER_SHARE) + g, np.log(OUTLIER_SHARE) + LOG_FLAT)
     return out
 
