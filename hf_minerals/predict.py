@@ -1,7 +1,7 @@
 """The one predictor: CLI, Space, mapper, evaluator, explainer and benchmarks all classify through it.
 
 Batched, ``torch.inference_mode``, preprocessing on tensors via ``preprocessing.eval_transform``.
-Options measured in ``scripts/benchmark.py predict`` (see docs/mapping.md): bf16 autocast (on by default
+Options measured in ``scripts/benchmark.py predict`` (see docs/mapping.md): bf16 weights (on by default
 only where the CPU runs bf16 natively AND the model's own check - ``hf-minerals calibrate`` records the
 bf16-vs-fp32 top-1 agreement on held-out data in calibration.json - reached 99.5 %; otherwise fp32, said
 once), channels_last for conv nets, JPEG photos decoded at reduced scale (Pillow ``draft``) when the model
@@ -13,6 +13,7 @@ CLI: ``hf-minerals predict IMAGES... --model DIR_OR_ID [--top-k 3] [--output pre
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import json
 import os
@@ -127,6 +128,9 @@ class Predictor:
         self.channels_last = is_conv if channels_last is None else bool(channels_last)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        # bf16: a bf16 copy of the weights runs the batches, as pipeline(dtype=bfloat16) does (autocast would
+        # re-cast every weight on every call); ``self.model`` stays fp32 for the explainer's gradients.
+        self._run_model = copy.deepcopy(self.model).to(torch.bfloat16) if self.bf16 else self.model
         if num_threads:
             torch.set_num_threads(num_threads)
         if self.device.type == "cpu":
@@ -209,9 +213,8 @@ class Predictor:
         outs = []
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         for chunk in pixel_values.split(self.batch_size):
-            chunk = chunk.to(self.device).contiguous(memory_format=fmt)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                outs.append(self.model(pixel_values=chunk).logits.float().cpu())
+            chunk = chunk.to(self.device, torch.bfloat16 if self.bf16 else torch.float32).contiguous(memory_format=fmt)
+            outs.append(self._run_model(pixel_values=chunk).logits.float().cpu())
         return torch.cat(outs, dim=0) if outs else torch.zeros(0, len(self.labels))
 
     def probabilities(self, logits: torch.Tensor) -> np.ndarray:
@@ -318,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                        help="bf16 autocast (default: on where the CPU runs bf16 natively and calibration.json "
+                        help="bf16 inference (default: on where the CPU runs bf16 natively and calibration.json "
                         "records >= 99.5%% top-1 agreement with fp32; --no-bf16 forces fp32)")
     parser.add_argument("--unknown-threshold", type=float, default=None,
                         help="answer 'unknown' below this top probability (default: calibration.json, else off)")
