@@ -59,7 +59,7 @@ def hub_offline() -> bool:
 
 
 def _recipe_model(path: Path) -> str:
-    from .config import load_recipe
+    from .training.config import load_recipe
 
     return str(load_recipe(path).get("model_name_or_path") or "")
 
@@ -112,7 +112,7 @@ def inference_speed(model_dir: str | Path, images: list[Any], batch_size: int = 
 
 
 def _train_one(row: dict[str, Any], recipe: Path, dataset: str, out: Path, train_argv: Sequence[str]) -> dict[str, Any]:
-    from .config import parse_args
+    from .training.config import parse_args
     from .training import run_training
 
     argv = ["--config", str(recipe), *train_argv, "--model_name_or_path", row["model"], "--init", row["init"],

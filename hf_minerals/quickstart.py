@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         torch.set_num_threads(args.threads)
 
-    from .config import parse_args
+    from .training.config import parse_args
     from .training import run_training
 
     model_args, data_args, training_args = parse_args(["--config", args.recipe, *overrides])

@@ -71,7 +71,7 @@ def run(quick: bool, args: list[str]) -> dict[str, Any]:
     from datasets import Image as ImageFeature
     from PIL import Image
 
-    from ..config import DataArguments
+    from ..training.config import DataArguments
     from ..modeling import build_classifier
     from ..preprocessing import DataConfig, eval_transform
     from ..training.data import BatchTransform, collate

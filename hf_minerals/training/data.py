@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import DataArguments
+from .config import DataArguments
 from ..imageio import load_image
 from ..preprocessing import AugmentConfig, DataConfig, eval_transform, to_uint8_tensor, train_transform
 

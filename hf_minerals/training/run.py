@@ -18,7 +18,7 @@ import transformers
 from transformers import TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from ..config import ConfigError, DataArguments, ModelArguments, parse_args, save_args
+from .config import ConfigError, DataArguments, ModelArguments, parse_args, save_args
 from ..modeling import (
     COMPACT_PREFIX,
     WeightsUnavailableError,
