@@ -112,8 +112,8 @@ def inference_speed(model_dir: str | Path, images: list[Any], batch_size: int = 
 
 
 def _train_one(row: dict[str, Any], recipe: Path, dataset: str, out: Path, train_argv: Sequence[str]) -> dict[str, Any]:
-    from .training.config import parse_args
     from .training import run_training
+    from .training.config import parse_args
 
     argv = ["--config", str(recipe), *train_argv, "--model_name_or_path", row["model"], "--init", row["init"],
             "--dataset_name", dataset, "--output_dir", str(out)]

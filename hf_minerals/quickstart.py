@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         torch.set_num_threads(args.threads)
 
-    from .training.config import parse_args
     from .training import run_training
+    from .training.config import parse_args
 
     model_args, data_args, training_args = parse_args(["--config", args.recipe, *overrides])
     options = {**DATASET_OPTIONS, "synthetic_per_class": args.per_class, "patch_size": args.image_size}

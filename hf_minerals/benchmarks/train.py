@@ -71,9 +71,9 @@ def run(quick: bool, args: list[str]) -> dict[str, Any]:
     from datasets import Image as ImageFeature
     from PIL import Image
 
-    from ..training.config import DataArguments
     from ..modeling import build_classifier
     from ..preprocessing import DataConfig, eval_transform
+    from ..training.config import DataArguments
     from ..training.data import BatchTransform, collate
 
     p = argparse.ArgumentParser(prog="benchmark.py train")

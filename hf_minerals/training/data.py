@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import DataArguments
 from ..imageio import load_image
 from ..preprocessing import AugmentConfig, DataConfig, eval_transform, to_uint8_tensor, train_transform
+from .config import DataArguments
 
 logger = logging.getLogger(__name__)
 
