@@ -183,7 +183,7 @@ def test_evaluate_errors(tiny_model_factory, tiny_dataset, tmp_path):
 def test_evaluate_cli(tiny_model_factory, tiny_dataset, tmp_path, capsys):
     from hf_minerals.cli import main
 
-    main(["evaluate", "--model", str(tiny_model_factory("resnet")), "--dataset", str(tiny_dataset), "--output",
+    main(["evaluate", "--model", str(tiny_model_factory("resnet")), "--dataset", str(tiny_dataset), "--output_dir",
           str(tmp_path / "cli"), "--max_samples", "6", "--batch_size", "3"])
     out = capsys.readouterr().out
     assert "accuracy=" in out and "SYNTHETIC" in out

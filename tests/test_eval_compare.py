@@ -49,7 +49,7 @@ def test_compare_offline_compact_rows_and_no_fake_pretrained(tiny_splits, tmp_pa
     recipe.write_text(RECIPE.format(model="microsoft/swin-tiny-patch4-window7-224"))
     out = tmp_path / "cmp"
     main(["compare", "--recipes", str(recipe), "--init", "pretrained", "scratch", "--dataset", str(tiny_splits),
-          "--output", str(out), "--speed_images", "4", "--max_steps", "1", "--eval_split", "", "--disable_tqdm", "true"])
+          "--output_dir", str(out), "--speed_images", "4", "--max_steps", "1", "--eval_split", "", "--disable_tqdm", "true"])
     result = json.loads((out / "comparison.json").read_text())
     pre, scratch = result["rows"]
     assert result["hub_offline"] is True and result["synthetic"] is True

@@ -1,7 +1,7 @@
 """Predictor speed: images/s vs ``transformers.pipeline`` on the same model and images, bf16 and
 channels_last measured, and the share of this CPU's measured fp32 matmul peak the forward pass reaches.
 
-``python scripts/benchmark.py predict [--quick] [--model DIR] [--n 64] [--batch-size 16]``
+``python scripts/benchmark.py predict [--quick] [--model DIR] [--n 64] [--batch_size 16]``
 
 Models: the paper's Swin-T architecture (random init - speed does not depend on the weights) at 224 px,
 ResNet-50 for channels_last, and the quickstart model when it exists. Images: SYNTHETIC scenes.

@@ -8,7 +8,7 @@
 2. Domain shift: a small classifier trained on default imaging, tested on held-out scenes photographed
    the default way and under each shift (the *same* scenes, except ``lowmag`` which must recompose).
    Two classifiers: logistic regression on colour/texture statistics, and a tiny CNN (skipped with
-   ``--no-cnn``). The accuracy drop per shift is the figure of merit: the shifts are real if it is > 0.
+   ``--no_cnn``). The accuracy drop per shift is the figure of merit: the shifts are real if it is > 0.
 """
 
 from __future__ import annotations
