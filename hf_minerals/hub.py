@@ -185,7 +185,7 @@ def publish_space(space_dir: str | Path, repo_id: str, model_id: str, token: str
         raise FileNotFoundError(f"{space_dir} is not a Space folder (missing: {', '.join(missing)})")
     if Path(model_id).exists():
         raise ValueError(f"--model {model_id!r} is a local folder; a Space loads its model from the Hub: "
-                         "publish it first (publish.py model DIR --repo_id ID) and pass that id")
+                         "publish it first (publish.py model --model_dir DIR --repo_id ID) and pass that id")
     validate_repo_id(model_id)
     if check_model:
         from huggingface_hub.errors import RepositoryNotFoundError

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Map a whole polished section: mineral map, overlay, per-tile probabilities and modal abundance.
 
-    python scripts/map_section.py --model outputs/quickstart/model --image section.png --tile 224 --output outputs/map
+    python scripts/map_section.py --model outputs/quickstart/model --image section.png --tile 224 --output_dir outputs/map
 
 Same as ``hf-minerals map``; see docs/mapping.md for formats, the background rule and the unknown answer.
 """
