@@ -89,9 +89,9 @@ def _set_defaults(parser: argparse.ArgumentParser, values: Mapping[str, Any], so
             continue
         seen.add(action.dest)
         value = values[action.dest]
-        if action.nargs == "+" and not isinstance(value, list):
+        if action.nargs == "+" and value is not None and not isinstance(value, list):
             value = [value]
-        if action.choices is not None:
+        if action.choices is not None and value is not None:
             bad = [v for v in (value if isinstance(value, list) else [value]) if v not in action.choices]
             if bad:
                 raise ConfigError(f"{action.dest} must be one of {list(action.choices)}, got {bad[0]!r} (in {source})")
@@ -162,6 +162,11 @@ def parse(
         values = load_config(known_args.config, [*own, *passthrough], prog)
         extra = {k: v for k, v in values.items() if k not in own}
         _set_defaults(parser, values, known_args.config)
+    # Unknown flags first: a typo should be named even when a required argument is missing too.
+    flags = [t.split("=", 1)[0] for t in argv if t.startswith("--") and len(t) > 2]
+    bad = [f for f in flags if f not in parser._option_string_actions and f[2:] not in passthrough]
+    if bad:
+        raise unknown_error([f[2:] for f in bad], "command-line argument(s)", [*own, *passthrough], prog, flag=True)
     try:
         *parsed, remaining = parser.parse_args_into_dataclasses(
             args=argv, return_remaining_strings=True, look_for_args_file=False

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-import yaml
 import torch
+import yaml
 from PIL import Image
 from torch import nn
 from transformers import AutoModelForImageClassification, SwinConfig

@@ -17,8 +17,8 @@ import torch
 import yaml
 from PIL import Image
 
-from hf_minerals.training.config import ConfigError, parse_args, save_args
 from hf_minerals.preprocessing import AugmentConfig, DataConfig, eval_transform, train_transform
+from hf_minerals.training.config import ConfigError, parse_args, save_args
 
 REPO = Path(__file__).resolve().parent.parent
 MINERALS = ("chalcopyrite", "galena", "pyrite")
