@@ -37,6 +37,7 @@ def test_bad_input_zoo_script_exits_0_and_reports_every_bad_file(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "saved" in proc.stdout and json.loads(proc.stdout.strip().splitlines()[-1])["skipped"] == 5
     report = json.loads((out / "build_report.json").read_text())
+    assert "max_pixels: 50000" in (out / "args.yaml").read_text()
     skipped = {s["path"]: s["reason"] for s in report["skipped"]}
     import datasets
 

@@ -188,6 +188,7 @@ def test_evaluate_cli(tiny_model_factory, tiny_dataset, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "accuracy=" in out and "SYNTHETIC" in out
     assert json.loads((tmp_path / "cli" / "eval_results.json").read_text())["n"] == 6
+    assert "max_samples: 6" in (tmp_path / "cli" / "args.yaml").read_text()  # resolved arguments, a valid --config
 
 
 # -- model card ---------------------------------------------------------------------------------------
