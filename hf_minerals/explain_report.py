@@ -1,7 +1,7 @@
 """``hf-minerals explain``: overlays per image x model x method and the side-by-side grid figure.
 
 The grid is the paper's CAM figure: rows are images; columns are methods (one model) or models
-(several ``--model``), each cell captioned with the predicted mineral and its probability.
+(several models after ``--model``), each cell captioned with the predicted mineral and its probability.
 
     python scripts/explain.py --model outputs/quickstart/model --images a.png b.png \\
         --methods gradcam,integrated_gradients,occlusion --output_dir outputs/explain

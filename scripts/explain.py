@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""Attribution maps for images: ``python scripts/explain.py --model DIR_OR_ID [--model ...] --images PATHS...
+"""Attribution maps for images: ``python scripts/explain.py --model DIR_OR_ID [DIR_OR_ID ...] --images PATHS...
 --methods gradcam,guided_gradcam,integrated_gradients,occlusion --output_dir DIR``.
 
 Writes one captioned overlay per image x model x method, ``grid.png`` (rows: images; columns: methods,
-or models when several ``--model`` are given) and ``explain.json``. See docs/explain.md.
+or models when ``--model`` names several) and ``explain.json``. See docs/explain.md.
 """
 
 from hf_minerals.explain_report import main

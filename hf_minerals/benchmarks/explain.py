@@ -1,5 +1,5 @@
 """Faithfulness and cost of attribution maps, on SYNTHETIC scenes whose ground-truth masks say where
-the mineral is: ``python scripts/benchmark.py explain [--quick] [--model DIR ...] [--train_tiny]``.
+the mineral is: ``python scripts/benchmark.py explain [--quick] [--model DIR [DIR ...]] [--train_tiny]``.
 
 Per trained model x method, against a random map in the same run: the share of attribution energy
 inside the target mineral's mask, the pointing game (map maximum inside the mask) and the deletion
