@@ -105,8 +105,8 @@ def _split_extra(tokens: Sequence[str]) -> dict[str, Any]:
     key = None
     for token in tokens:
         if token.startswith("--"):
-            key, _, value = token[2:].partition("=")
-            out[key] = value if value else True
+            key, sep, value = token[2:].partition("=")
+            out[key] = value if sep else True
         elif key is None:
             raise ConfigError(f"unexpected argument {token!r} (every option is a --flag)")
         else:

@@ -148,3 +148,9 @@ def test_choices_are_checked_in_the_yaml_too(tmp_path):
 def test_unknown_subcommand_has_a_hint():
     with pytest.raises(SystemExit, match="did you mean model"):
         cli_main(["publish", "modle"])
+
+
+def test_passthrough_flags_survive_the_round_trip():
+    extra = cli_args._split_extra(["--eval_split=", "--max_steps", "3", "--bf16", "--report_to", "a", "b"])
+    assert extra == {"eval_split": "", "max_steps": "3", "bf16": True, "report_to": ["a", "b"]}
+    assert cli_args._split_extra(cli_args.to_argv(extra)) == {**extra, "bf16": "true"}
