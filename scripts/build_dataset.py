@@ -6,6 +6,9 @@
     python scripts/build_dataset.py --source synthetic --output_dir outputs/synthetic-dataset
 
 Every option: docs/data.md (or ``--help``). The steps live in ``hf_minerals.data``.
+
+``--config FILE.yaml`` gives any option from YAML (flags override it; unknown keys stop with a hint);
+the resolved arguments go to ``<output_dir>/args.yaml``, itself a valid ``--config``.
 """
 
 from hf_minerals.data.cli import main

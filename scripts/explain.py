@@ -4,6 +4,9 @@
 
 Writes one captioned overlay per image x model x method, ``grid.png`` (rows: images; columns: methods,
 or models when ``--model`` names several) and ``explain.json``. See docs/explain.md.
+
+``--config FILE.yaml`` gives any option from YAML (flags override it; unknown keys stop with a hint);
+the resolved arguments go to ``<output_dir>/args.yaml``, itself a valid ``--config``.
 """
 
 from hf_minerals.explain_report import main

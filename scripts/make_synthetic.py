@@ -7,6 +7,9 @@
     python scripts/make_synthetic.py --gallery docs/images/synthetic_gallery.png
 
 See docs/synthetic.md.
+
+``--config FILE.yaml`` gives any option from YAML (flags override it; unknown keys stop with a hint);
+the resolved arguments go to ``<output_dir>/args.yaml`` (gallery: ``PNG.args.yaml``), itself a valid ``--config``.
 """
 
 from hf_minerals.synthetic.cli import main

@@ -6,6 +6,9 @@
 
 Authenticate with ``HF_TOKEN`` or ``huggingface-cli login``. Every option: docs/data.md (or ``--help``).
 The steps live in ``hf_minerals.hub``.
+
+``--config FILE.yaml`` gives any option from YAML (flags override it; unknown keys stop with a hint);
+the resolved arguments go to ``outputs/publish/KIND-<namespace>--<name>.args.yaml``, itself a valid ``--config``.
 """
 
 from hf_minerals.hub import main
