@@ -126,6 +126,8 @@ def to_argv(values: Mapping[str, Any]) -> list[str]:
             argv += [str(v) for v in value]
         elif isinstance(value, dict):
             argv.append(json.dumps(value))
+        elif value is None:  # YAML null: "" is "none" for the optional string fields (eval_split: '')
+            argv.append("")
         else:
             argv.append(str(value).lower() if isinstance(value, bool) else str(value))
     return argv
@@ -149,9 +151,12 @@ def parse(
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     _check_duplicates(argv)
-    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
     pre.add_argument("--config", default=None)
-    known_args, _ = pre.parse_known_args(argv)
+    try:
+        known_args, _ = pre.parse_known_args(argv)
+    except argparse.ArgumentError as exc:
+        raise ConfigError(f"{exc} (see `{prog} --help`)") from exc
     parser = ArgumentParser(tuple(classes), prog=prog, description=description, allow_abbrev=False)
     parser.add_argument("--config", default=None, help="YAML file of argument: value defaults (flags override it)")
     own = field_names(classes)
