@@ -9,7 +9,7 @@ or models when ``--model`` names several) and ``explain.json``. See docs/explain
 the resolved arguments go to ``<output_dir>/args.yaml``, itself a valid ``--config``.
 """
 
-from hf_minerals.explain_report import main
+from hf_minerals.explain.command import main
 
 if __name__ == "__main__":
     main()

@@ -132,7 +132,7 @@ def test_config_sets_required_fields_and_flags_win(tmp_path):
 
 
 def test_choices_are_checked_in_the_yaml_too(tmp_path):
-    from hf_minerals.explain_report import ExplainArguments
+    from hf_minerals.explain.command import ExplainArguments
 
     cfg = tmp_path / "e.yaml"
     cfg.write_text("model: [m]\nimages: [a.png]\nbaseline: white\n")

@@ -1,20 +1,18 @@
-"""What every benchmark shares: machine facts, peak RSS, timing, JSON output."""
+"""The benchmark runner: picks a benchmark module, adds wall time, peak RSS and machine facts, writes JSON."""
 
 from __future__ import annotations
 
 import importlib
 import json
-import os
-import platform
-import resource
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from ..runtime import machine_info, peak_rss_mb
 
 BENCHMARKS = {
     "synthetic": "synthetic scene speed and the domain-shift experiment",
@@ -24,42 +22,6 @@ BENCHMARKS = {
     "map": "whole-section mapping speed, memory and accuracy",
     "space": "the Space's service against a naive implementation",
 }
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def timeit(fn: Callable[[], Any], repeats: int = 3, warmup: int = 1) -> float:
-    """Best-of-``repeats`` wall time in seconds (best-of damps the noise of a shared machine)."""
-    for _ in range(warmup):
-        fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def fill_quick(opts: Any, quick: bool, **defaults: tuple[Any, Any]) -> Any:

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hf_minerals.data.build import DEFAULTS
+from hf_minerals.data.assemble import DEFAULTS
 from hf_minerals.data.records import DataError
 
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
 
     (args,) = parse_command_line([BuildDatasetArguments], argv, prog="hf-minerals build-dataset")
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(levelname)s: %(message)s")
-    from hf_minerals.data.build import build_dataset
+    from hf_minerals.data.assemble import build_dataset
 
     try:
         dsd, report = build_dataset(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from ..imageio import DEFAULT_MAX_PIXELS
 from ..predict import Predictor
-from .core import DEFAULT_BACKGROUND_LUMA, DEFAULT_MIN_ORE_SHARE, map_section
 from .outputs import write_outputs
 from .sources import open_section
+from .tiler import DEFAULT_BACKGROUND_LUMA, DEFAULT_MIN_ORE_SHARE, map_section
 
 
 @dataclass
