@@ -17,8 +17,8 @@ import torch
 import yaml
 from PIL import Image
 
-from hf_minerals.config import ConfigError, parse_args, save_args
 from hf_minerals.preprocessing import AugmentConfig, DataConfig, eval_transform, train_transform
+from hf_minerals.training.config import ConfigError, parse_args, save_args
 
 REPO = Path(__file__).resolve().parent.parent
 MINERALS = ("chalcopyrite", "galena", "pyrite")
@@ -84,7 +84,8 @@ def test_recipe_then_cli_overrides(tmp_path):
     [
         ("yaml", "learning_rat: 0.1\n", [], "learning_rate"),
         ("yaml", "colour_jitter: 0.1\n", [], "color_jitter"),
-        ("cli", "", ["--num_train_epoch", "3"], "num_train_epochs"),
+        ("cli", "", ["--num_train_epoch", "3"], "--num_train_epochs"),
+        ("cli", "", ["--num-train-epochs", "3"], "--num_train_epochs"),  # one spelling: underscores
         ("cli", "", ["--lr", "3"], None),
     ],
 )
