@@ -7,12 +7,11 @@ bf16-vs-fp32 top-1 agreement on held-out data in calibration.json - reached 99.5
 once), channels_last for conv nets, JPEG photos decoded at reduced scale (Pillow ``draft``) when the model
 input is at least 2x smaller, and decoding on worker threads while the model runs.
 
-CLI: ``hf-minerals predict IMAGES... --model DIR_OR_ID [--top-k 3] [--output preds.csv]``.
+CLI: ``hf-minerals predict --images IMAGES... --model DIR_OR_ID [--top_k 3] [--output_file preds.csv]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import csv
 import json
@@ -22,7 +21,7 @@ import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -310,27 +309,34 @@ def predict_files(
     bar.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="hf-minerals predict", description="Classify photomicrographs; writes/prints a CSV with top-k minerals."
-    )
-    parser.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
-    parser.add_argument("--model", required=True, help="model folder or Hub id")
-    parser.add_argument("--top-k", type=int, default=3)
-    parser.add_argument("--output", default=None, help="CSV path (default: print to stdout)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                        help="bf16 inference (default: on where the CPU runs bf16 natively and calibration.json "
-                        "records >= 99.5%% top-1 agreement with fp32; --no-bf16 forces fp32)")
-    parser.add_argument("--unknown-threshold", type=float, default=None,
-                        help="answer 'unknown' below this top probability (default: calibration.json, else off)")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
+@dataclass
+class PredictArguments:
+    """``hf-minerals predict``: classify photomicrographs into a CSV of top-k minerals."""
 
-    paths = expand_paths(args.paths)
+    images: list[str] = field(metadata={"help": "image files or folders (searched recursively)"})
+    model: str = field(metadata={"help": "model folder or Hub id"})
+    top_k: int = 3
+    output_file: str | None = field(
+        default=None, metadata={"help": "CSV path, arguments beside it in <CSV>.args.yaml (default: CSV to stdout)"}
+    )
+    batch_size: int = 32
+    threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's choice)"})
+    bf16: bool | None = field(default=None, metadata={
+        "help": "bf16 inference (default: on where the CPU runs bf16 natively and calibration.json records >= 99.5%% "
+                "top-1 agreement with fp32; --bf16 false forces fp32)"})
+    unknown_threshold: float | None = field(
+        default=None, metadata={"help": "answer 'unknown' below this top probability (default: calibration.json, else off)"}
+    )
+    no_progress: bool = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .cli_args import args_file_for, parse_command_line, save_args
+
+    (args,) = parse_command_line([PredictArguments], argv, prog="hf-minerals predict")
+    paths = expand_paths(args.images)
     if not paths:
-        parser.error("no image files found in the given paths")
+        sys.exit("hf-minerals predict: error: no image files found in --images")
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
                                           bf16=args.bf16, unknown_threshold=args.unknown_threshold)
     k = max(1, min(args.top_k, len(predictor.labels)))
@@ -338,15 +344,19 @@ def main(argv: list[str] | None = None) -> int:
     from . import distributed
 
     if distributed.is_distributed():  # accelerate launch: each process a share of whole batches, one merged CSV
-        if not args.output:
-            parser.error("with several processes give --output (the merged CSV)")
+        if not args.output_file:
+            sys.exit("hf-minerals predict: error: with several processes give --output_file (the merged CSV)")
+        if distributed.is_main():
+            save_args(args_file_for(args.output_file), args, command="hf-minerals predict")
         mine, first = distributed.my_share(paths, group=predictor.batch_size)
         distributed.write_csv_sharded(predict_files(predictor, mine, top_k=k, progress=not args.no_progress),
-                                      fields, args.output)
+                                      fields, args.output_file)
         print(f"hf-minerals predict: process {distributed.state().process_index} classified images "
-              f"{first}-{first + len(mine) - 1} -> {args.output}", file=sys.stderr)
+              f"{first}-{first + len(mine) - 1} -> {args.output_file}", file=sys.stderr)
         return 0
-    out = open(args.output, "w", newline="") if args.output else sys.stdout  # noqa: SIM115
+    if args.output_file:
+        save_args(args_file_for(args.output_file), args, command="hf-minerals predict")
+    out = open(args.output_file, "w", newline="") if args.output_file else sys.stdout  # noqa: SIM115
     n_bad = 0
     try:
         writer = csv.DictWriter(out, fieldnames=fields, restval="")
@@ -355,8 +365,8 @@ def main(argv: list[str] | None = None) -> int:
             n_bad += bool(row["error"])
             writer.writerow(row)
     finally:
-        if args.output:
+        if args.output_file:
             out.close()
-    where = args.output or "stdout"
+    where = args.output_file or "stdout"
     print(f"hf-minerals predict: {len(paths) - n_bad} classified, {n_bad} unreadable -> {where}", file=sys.stderr)
     return 0

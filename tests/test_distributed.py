@@ -42,9 +42,9 @@ def test_two_process_predict_and_map_equal_one_process(tiny_model_factory, tmp_p
     model = str(tiny_model_factory("resnet"))
     photos = _images(tmp_path / "photos", 7, (90, 80))
     (tmp_path / "photos" / "broken.png").write_bytes(b"not an image")  # an error row survives the merge too
-    args = [str(tmp_path / "photos"), "--model", model, "--batch-size", "2", "--no-progress", "--no-bf16"]
-    _run([sys.executable, str(REPO / "scripts/predict.py"), *args, "--output", str(tmp_path / "one.csv")])
-    _run([*LAUNCH, str(REPO / "scripts/predict.py"), *args, "--output", str(tmp_path / "two.csv")])
+    args = ["--images", str(tmp_path / "photos"), "--model", model, "--batch_size", "2", "--no_progress", "--bf16", "false"]
+    _run([sys.executable, str(REPO / "scripts/predict.py"), *args, "--output_file", str(tmp_path / "one.csv")])
+    _run([*LAUNCH, str(REPO / "scripts/predict.py"), *args, "--output_file", str(tmp_path / "two.csv")])
     one, two = (tmp_path / "one.csv").read_text(), (tmp_path / "two.csv").read_text()
     assert one == two and len(one.splitlines()) == 1 + len(photos) + 1
     assert not list(tmp_path.glob("two.csv.part*"))
@@ -52,9 +52,9 @@ def test_two_process_predict_and_map_equal_one_process(tiny_model_factory, tmp_p
     sections = _images(tmp_path / "sections", 3, (200, 160), seed=1)
     (tmp_path / "list.txt").write_text("\n".join(str(p) for p in sections[1:]) + "\n")
     margs = ["--model", model, "--images", str(sections[0]), "--images_from", str(tmp_path / "list.txt"),
-             "--tile", "64", "--no-progress"]
-    _run([sys.executable, str(REPO / "scripts/map_section.py"), *margs, "--output", str(tmp_path / "m1")])
-    two_proc = _run([*LAUNCH, str(REPO / "scripts/map_section.py"), *margs, "--output", str(tmp_path / "m2")])
+             "--tile", "64", "--no_progress"]
+    _run([sys.executable, str(REPO / "scripts/map_section.py"), *margs, "--output_dir", str(tmp_path / "m1")])
+    two_proc = _run([*LAUNCH, str(REPO / "scripts/map_section.py"), *margs, "--output_dir", str(tmp_path / "m2")])
     assert "0 already done" in two_proc.stderr
     s1, s2 = (tmp_path / "m1" / "sections.csv").read_text(), (tmp_path / "m2" / "sections.csv").read_text()
     assert s1 == s2
@@ -65,7 +65,7 @@ def test_two_process_predict_and_map_equal_one_process(tiny_model_factory, tmp_p
             tmp_path / "m1" / p.stem / "phase_labels.png").read_bytes()
     # resumable: a rerun maps nothing, and a section whose folder lost its marker is mapped again
     (tmp_path / "m2" / sections[1].stem / "done.json").unlink()
-    again = _run([*LAUNCH, str(REPO / "scripts/map_section.py"), *margs, "--output", str(tmp_path / "m2")])
+    again = _run([*LAUNCH, str(REPO / "scripts/map_section.py"), *margs, "--output_dir", str(tmp_path / "m2")])
     assert again.stderr.count("already done") == 2
     assert sum(int(line.split(": ")[2].split(" mapped")[0]) for line in again.stderr.splitlines()
                if " mapped, " in line) == 1

@@ -151,7 +151,7 @@ def test_cli_writes_pixel_outputs(tiny_model_factory, tmp_path):
     img, _ = painted_section(300, 400)
     Image.fromarray(img).save(tmp_path / "synthetic_painted.png")
     cli_main(["map", "--model", str(tiny_model_factory("resnet")), "--image", str(tmp_path / "synthetic_painted.png"),
-              "--tile", "96", "--output", str(tmp_path / "out"), "--no-progress", "--um-per-px", "0.8"])
+              "--tile", "96", "--output_dir", str(tmp_path / "out"), "--no_progress", "--um_per_px", "0.8"])
     rec = json.loads((tmp_path / "out" / "pixel_abundance.json").read_text())
     assert rec["synthetic"] is True and rec["stride"] == 48
     assert sum(r["pixels"] for r in rec["phases"]) == 300 * 400

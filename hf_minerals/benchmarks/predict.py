@@ -2,7 +2,7 @@
 Predictor fp32, bf16 and default, on 224-px PNGs and photo-sized JPEGs (2048x1536, 3396x2547, quality 90);
 top-1 agreement and max probability difference against pipeline fp32 on a *trained* model.
 
-``python scripts/benchmark.py predict [--quick] [--model DIR] [--n 64] [--photos 8] [--batch-size 16]``
+``python scripts/benchmark.py predict [--quick] [--model DIR] [--n 64] [--photos 8] [--batch_size 16]``
 
 Models: the trained quickstart model (or ``--model``), and the paper's Swin-T architecture (random init -
 speed only); ResNet-50 (random init) for channels_last. Inputs: SYNTHETIC scenes and sections.
@@ -10,9 +10,9 @@ speed only); ResNet-50 (random init) for channels_last. Inputs: SYNTHETIC scenes
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import torch
 from ..modeling import label_config
 from ..predict import Predictor, bf16_supported
 from ..runtime import timeit
+from .common import fill_quick
 
 QUICKSTART_MODEL = Path("outputs/quickstart/model")
 
@@ -169,15 +170,19 @@ def bench_channels_last(folder: Path, images: list, batch_size: int, repeats: in
     return out
 
 
-def run(quick: bool, args: list[str]) -> dict[str, Any]:
-    p = argparse.ArgumentParser(prog="benchmark.py predict")
-    p.add_argument("--model", default=None, help="trained model (default: the quickstart model; required otherwise)")
-    p.add_argument("--n", type=int, default=16 if quick else 64, help="224-px PNG images")
-    p.add_argument("--photos", type=int, default=4 if quick else 8, help="photo-sized JPEGs per size")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    p.add_argument("--no-swin-tiny", action="store_true", help="skip the paper-size Swin-T (random init) runs")
-    opts = p.parse_args(args)
+@dataclass
+class Arguments:
+    model: str | None = field(default=None, metadata={
+        "help": "trained model (default: the quickstart model; required otherwise)"})
+    n: int | None = field(default=None, metadata={"help": "224-px PNG images (default 16 quick, 64)"})
+    photos: int | None = field(default=None, metadata={"help": "photo-sized JPEGs per size (default 4 quick, 8)"})
+    batch_size: int = 16
+    threads: int | None = field(default=None, metadata={"help": "torch threads (default: torch's choice)"})
+    no_swin_tiny: bool = field(default=False, metadata={"help": "skip the paper-size Swin-T (random init) runs"})
+
+
+def run(quick: bool, opts: Arguments) -> dict[str, Any]:
+    fill_quick(opts, quick, n=(16, 64), photos=(4, 8))
     repeats = 2 if quick else 3
     torch.set_flush_denormal(True)
     if opts.threads:

@@ -8,7 +8,6 @@ processes meet, the main process writes ``OUTPUT/sections.csv`` (one row per sec
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -47,10 +46,11 @@ def summary_rows(image: str, folder: Path) -> list[dict[str, Any]]:
 FIELDS = ("section", "image", "table", "phase", "area_percent", "ci95_low", "ci95_high", "ore_percent", "pixels")
 
 
-def map_many(args: argparse.Namespace, images: list[str]) -> int:
+def map_many(args: Any, images: list[str]) -> int:
+    """Map ``images`` (this process's share) into ``args.output_dir``; the main process writes the summary."""
     from .command import map_one
 
-    out = Path(args.output)
+    out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     jobs = section_dirs(images, out)
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
@@ -58,7 +58,7 @@ def map_many(args: argparse.Namespace, images: list[str]) -> int:
 
     def work(job: tuple[str, Path]) -> None:
         image, folder = job
-        paths = map_one(args, predictor, image, folder)
+        paths, _ = map_one(args, predictor, image, folder)
         (folder / DONE).write_text(json.dumps({"image": image, "files": sorted(Path(p).name for p in paths.values())}) + "\n")
         print(f"hf-minerals map: {image} -> {folder}", file=sys.stderr)
 

@@ -1,10 +1,16 @@
-"""``hf-minerals map`` / ``scripts/map_section.py``: map a whole section image into ``--output``."""
+"""``hf-minerals map`` / ``scripts/map_section.py``: map a whole section image into ``--output_dir``.
+
+One section (``--image``), or many (``--images`` / ``--images_from``; see :mod:`.batch`), also over
+processes and machines under ``accelerate launch`` (:mod:`hf_minerals.distributed`).
+"""
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..distributed import is_distributed
 from ..imageio import DEFAULT_MAX_PIXELS
@@ -14,93 +20,88 @@ from .sources import open_section
 from .tiler import DEFAULT_BACKGROUND_LUMA, DEFAULT_MIN_ORE_SHARE, map_section
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hf-minerals map", description="Mineral map and modal abundance of a whole section.")
-    p.add_argument("--model", required=True, help="model folder or Hub id (calibration.json used if present)")
-    p.add_argument("--image", default=None, help="PNG/JPEG/TIFF (decoded whole, <= --max-pixels) or "
-                   "uncompressed TIFF / .npy (streamed, any size)")
-    p.add_argument("--images", nargs="+", default=None,
-                   help="many sections: each mapped into OUTPUT/<name>/, summary in OUTPUT/sections.csv; "
-                   "split over processes under `accelerate launch`; sections already mapped are skipped")
-    p.add_argument("--images_from", "--images-from", default=None, help="a text file with one section path per line")
-    p.add_argument("--tile", type=int, default=224, help="tile side in image px")
-    p.add_argument("--stride", type=int, default=None, help="tile step in px (default: = tile; must be <= tile)")
-    p.add_argument("--output", required=True, help="output folder")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on AMX/AVX512-bf16 CPUs)")
-    p.add_argument("--background-luma", type=int, default=None,
-                   help="pixels with luma below this (0-255) are gangue/background (default: a per-image threshold "
-                   f"on illumination-flattened luma with --abundance pixel, {DEFAULT_BACKGROUND_LUMA} with tile)")
-    p.add_argument("--min-ore-share", type=float, default=DEFAULT_MIN_ORE_SHARE,
-                   help="tiles with a smaller share of bright pixels are background, not classified")
-    p.add_argument("--unknown-threshold", type=float, default=None, help="default: calibration.json, else off")
-    p.add_argument("--um-per-px", type=float, default=None, help="pixel size, for a scale bar in micrometres")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="limit for images decoded whole")
-    p.add_argument("--canvas-size", type=int, default=1600, help="longest side of the map/overlay pictures")
-    p.add_argument("--synthetic", action="store_true", help="label the outputs SYNTHETIC (synthetic input)")
-    p.add_argument("--abundance", choices=("pixel", "tile"), default="pixel",
-                   help="pixel: every ore pixel its own phase (overlapping tiles + colour; per-image ore threshold, "
-                   "95%% intervals, grains.json); tile: every ore pixel takes its tile's answer")
-    p.add_argument("--no-progress", action="store_true")
-    return p
+@dataclass
+class MapArguments:
+    """``hf-minerals map``: mineral map and modal abundance of a whole section (or of many)."""
+
+    model: str = field(metadata={"help": "model folder or Hub id (calibration.json used if present)"})
+    output_dir: str = field(metadata={"help": "output folder (map, overlay, abundance, args.yaml); with many "
+                                              "sections one sub-folder each, plus sections.csv"})
+    image: str | None = field(default=None, metadata={
+        "help": "PNG/JPEG/TIFF (decoded whole, <= --max_pixels) or uncompressed TIFF / .npy (streamed, any size)"})
+    images: list[str] | None = field(default=None, metadata={
+        "help": "many sections: each mapped into OUTPUT_DIR/<name>/, summary in OUTPUT_DIR/sections.csv; split over "
+                "processes under `accelerate launch`; sections already mapped are skipped"})
+    images_from: str | None = field(default=None, metadata={"help": "a text file with one section path per line"})
+    tile: int = field(default=224, metadata={"help": "tile side in image px"})
+    stride: int | None = field(default=None, metadata={
+        "help": "tile step in px (default: tile / 2 with --abundance pixel, = tile with tile; must be <= tile)"})
+    abundance: str = field(default="pixel", metadata={
+        "help": "pixel: every ore pixel its own phase (overlapping tiles + colour, per-image ore threshold, 95%% "
+                "intervals, grains.json); tile: every ore pixel takes its tile's answer", "choices": ["pixel", "tile"]})
+    batch_size: int = 32
+    threads: int | None = None
+    bf16: bool | None = field(default=None, metadata={
+        "help": "bf16 inference (default: where the CPU runs it natively and calibration.json records >= 99.5%% "
+                "agreement with fp32)"})
+    background_luma: int | None = field(default=None, metadata={
+        "help": "pixels with luma below this (0-255) are gangue/background (default: a per-image threshold on "
+                f"illumination-flattened luma with --abundance pixel, {DEFAULT_BACKGROUND_LUMA} with tile)"})
+    min_ore_share: float = field(default=DEFAULT_MIN_ORE_SHARE,
+                                 metadata={"help": "tiles with a smaller share of bright pixels are background"})
+    unknown_threshold: float | None = field(default=None, metadata={"help": "default: calibration.json, else off"})
+    um_per_px: float | None = field(default=None, metadata={"help": "pixel size: scale bar and grain sizes in micrometres"})
+    max_pixels: int = field(default=DEFAULT_MAX_PIXELS, metadata={"help": "limit for images decoded whole"})
+    canvas_size: int = field(default=1600, metadata={"help": "longest side of the map/overlay pictures"})
+    synthetic: bool = field(default=False, metadata={"help": "label the outputs SYNTHETIC (synthetic input)"})
+    no_progress: bool = False
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from ..cli_args import parse_command_line
+
+    (args,) = parse_command_line([MapArguments], argv, prog="hf-minerals map")
     images = list(args.images or [])
     if args.images_from:
         images += [ln.strip() for ln in Path(args.images_from).read_text().splitlines() if ln.strip()]
     if bool(images) == bool(args.image):
-        parser.error("give either --image (one section) or --images / --images_from (many)")
+        sys.exit("hf-minerals map: error: give either --image (one section) or --images / --images_from (many)")
     if images or is_distributed():
         from .batch import map_many
 
         return map_many(args, images or [args.image])
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
                                           bf16=args.bf16, unknown_threshold=args.unknown_threshold)
-    synthetic = args.synthetic or "synthetic" in args.image.lower()
-    meta = {"image": args.image, "model": str(args.model), "synthetic": synthetic, "bf16": args.bf16}
-    if args.abundance == "pixel":
-        return _pixel_map(args, predictor, meta)
-    with open_section(args.image, max_pixels=args.max_pixels) as src:
-        m = map_section(predictor, src, tile=args.tile, stride=args.stride, background_luma=args.background_luma or DEFAULT_BACKGROUND_LUMA,
-                        min_ore_share=args.min_ore_share, canvas_max_side=args.canvas_size,
-                        progress=not args.no_progress)
-    paths = write_outputs(m, args.output, meta, um_per_px=args.um_per_px)
-    for row in m.abundance["phases"]:
-        if row["pixels"]:
-            print(f"{row['phase']:<24} {row['area_percent']:8.3f} %  ({row['pixels']:,} px, {row['tiles']} tiles)")
+    paths, summary = map_one(args, predictor, args.image, args.output_dir)
+    print(summary)
     print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
     return 0
 
 
-def map_one(args: argparse.Namespace, predictor: Predictor, image: str, output: str | Path) -> dict:
-    """Map one section into ``output`` with the options in ``args``; returns {name: path}."""
+def map_one(args: MapArguments, predictor: Predictor, image: str, output_dir: str | Path) -> tuple[dict[str, Any], str]:
+    """Map one section into ``output_dir`` with the options in ``args``; returns ({name: path}, summary text)."""
+    from ..cli_args import save_args
+
     synthetic = args.synthetic or "synthetic" in image.lower()
     meta = {"image": image, "model": str(args.model), "synthetic": synthetic, "bf16": predictor.bf16}
-    sub = argparse.Namespace(**{**vars(args), "image": image, "output": str(output)})
-    if args.abundance == "pixel":
-        return _pixel_map(sub, predictor, meta, quiet=True)
     with open_section(image, max_pixels=args.max_pixels) as src:
-        m = map_section(predictor, src, tile=args.tile, stride=args.stride,
-                        background_luma=args.background_luma or DEFAULT_BACKGROUND_LUMA,
-                        min_ore_share=args.min_ore_share, canvas_max_side=args.canvas_size, progress=False)
-    return write_outputs(m, output, meta, um_per_px=args.um_per_px)
+        if args.abundance == "pixel":
+            from .pixel_outputs import summary_text, write_pixel_outputs
+            from .pixels import map_pixels
 
-
-def _pixel_map(args: argparse.Namespace, predictor: Predictor, meta: dict, quiet: bool = False) -> int | dict:
-    from .pixel_outputs import print_summary, write_pixel_outputs
-    from .pixels import map_pixels
-
-    with open_section(args.image, max_pixels=args.max_pixels) as src:
-        pm = map_pixels(predictor, src, tile=args.tile, stride=args.stride, background_luma=args.background_luma,
-                        canvas_max_side=args.canvas_size, progress=not args.no_progress)
-    paths = write_outputs(pm.section, args.output, meta, um_per_px=args.um_per_px)
-    paths.update(write_pixel_outputs(pm, args.output, meta, um_per_px=args.um_per_px))
-    if quiet:
-        return paths
-    print_summary(pm)
-    print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
-    return 0
+            pm = map_pixels(predictor, src, tile=args.tile, stride=args.stride, background_luma=args.background_luma,
+                            canvas_max_side=args.canvas_size, progress=not args.no_progress)
+            paths = write_outputs(pm.section, output_dir, meta, um_per_px=args.um_per_px)
+            paths.update(write_pixel_outputs(pm, output_dir, meta, um_per_px=args.um_per_px))
+            summary = summary_text(pm)
+        else:
+            m = map_section(predictor, src, tile=args.tile, stride=args.stride,
+                            background_luma=args.background_luma or DEFAULT_BACKGROUND_LUMA,
+                            min_ore_share=args.min_ore_share, canvas_max_side=args.canvas_size,
+                            progress=not args.no_progress)
+            paths = write_outputs(m, output_dir, meta, um_per_px=args.um_per_px)
+            summary = "\n".join(f"{r['phase']:<24} {r['area_percent']:8.3f} %  ({r['pixels']:,} px, {r['tiles']} tiles)"
+                                for r in m.abundance["phases"] if r["pixels"])
+    one = dataclasses.replace(args, image=image, images=None, images_from=None, output_dir=str(output_dir))
+    paths["args"] = save_args(Path(output_dir) / "args.yaml", one, command="hf-minerals map")
+    return paths, summary

@@ -41,10 +41,10 @@ def write_pixel_outputs(pm: PixelMap, output: str | Path, meta: dict[str, Any] |
     return paths
 
 
-def print_summary(pm: PixelMap) -> None:
-    for row in pm.abundance["phases"]:
-        if row["pixels"]:
-            print(f"{row['phase']:<20} {row['area_percent']:8.3f} %  (95 % CI {row['ci95_low']:.3f}-{row['ci95_high']:.3f})")
+def summary_text(pm: PixelMap) -> str:
+    """One line per phase present: area % and its 95 % interval."""
+    return "\n".join(f"{r['phase']:<20} {r['area_percent']:8.3f} %  (95 % CI {r['ci95_low']:.3f}-{r['ci95_high']:.3f})"
+                     for r in pm.abundance["phases"] if r["pixels"])
 
 
-__all__ = ["print_summary", "write_pixel_outputs"]
+__all__ = ["summary_text", "write_pixel_outputs"]

@@ -18,7 +18,6 @@ import transformers
 from transformers import TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from ..config import ConfigError, DataArguments, ModelArguments, parse_args, save_args
 from ..modeling import (
     COMPACT_PREFIX,
     WeightsUnavailableError,
@@ -27,6 +26,7 @@ from ..modeling import (
     use_offline_mode_if_unreachable,
 )
 from ..preprocessing import DataConfig
+from .config import ConfigError, DataArguments, ModelArguments, parse_args, save_args
 from .data import TrainingDataError, attach_transforms, class_weights, collate, load_training_data
 from .trainer import MineralTrainer, WeightedLoss
 
@@ -163,9 +163,9 @@ def run_training(
         trainer.log_metrics("test", test_metrics)
         trainer.save_metrics("test", test_metrics)
 
-    results: dict[str, Any] = json.loads((out / "all_results.json").read_text()) if (out / "all_results.json").exists() else {}
     if not _is_main(training_args):
-        return results
+        return {}  # the main process writes all_results.json (no barrier): reading it here would race
+    results: dict[str, Any] = json.loads((out / "all_results.json").read_text()) if (out / "all_results.json").exists() else {}
 
     # 9. plots, the full test report (per-class, confusion matrix, ECE) - main process only
     from ..plots import plot_training_curves
