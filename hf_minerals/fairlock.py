@@ -46,13 +46,20 @@ class LockedPredictor:
     """The predictor as the mapper sees it, with every model call (one batch) under ``lock``; everything
     else (reading, tiling, preprocessing, colour, accounting) runs outside it, alongside other requests."""
 
-    def __init__(self, predictor: Any, lock: FairLock) -> None:
+    def __init__(self, predictor: Any, lock: FairLock, batch_size: int | None = None) -> None:
         self._predictor = predictor
         self._lock = lock
+        #: a small batch bounds how long a grain request can wait behind the map (one batch)
+        self.batch_size = batch_size or predictor.batch_size
 
     def logits(self, pixel_values: Any) -> Any:
-        with self._lock:
-            return self._predictor.logits(pixel_values)
+        import torch
+
+        outs = []
+        for chunk in pixel_values.split(self.batch_size):
+            with self._lock:
+                outs.append(self._predictor.logits(chunk))
+        return torch.cat(outs) if outs else self._predictor.logits(pixel_values)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._predictor, name)

@@ -68,6 +68,8 @@ class Limits:
     map_max_pixels: int = field(default_factory=lambda: _env_int("HF_MINERALS_MAP_MAX_PIXELS", 4096 * 4096))
     concurrency: int = field(default_factory=lambda: _env_int("HF_MINERALS_CONCURRENCY", 2))
     queue_size: int = field(default_factory=lambda: _env_int("HF_MINERALS_QUEUE_SIZE", 64))
+    #: tiles per model call of a section map: a grain request waits behind at most one such call
+    map_batch: int = field(default_factory=lambda: _env_int("HF_MINERALS_MAP_BATCH", 2))
     display_side: int = 768  # longest side of the overlay shown in the page
 
 
@@ -266,7 +268,7 @@ class MineralService:
         threshold = self._threshold(unknown_threshold)
         image, note = self.load(upload, max_pixels=self.limits.map_max_pixels)
         t0 = time.perf_counter()
-        m = map_section(LockedPredictor(self.predictor, self._model_lock), np.asarray(image), tile=tile,
+        m = map_section(LockedPredictor(self.predictor, self._model_lock, self.limits.map_batch), np.asarray(image), tile=tile,
                         progress=False, canvas_max_side=self.limits.display_side, unknown_threshold=threshold)
         with self._plot_lock, tempfile.TemporaryDirectory() as tmp:
             with Image.open(save_figure(m, map_rgb(m), Path(tmp) / "map.png", title=f"mineral map, {tile} px tiles")) as im:
