@@ -33,9 +33,12 @@ def render(json_dir: Path) -> str:
         for key, value in (rec.get("headline") or {}).items():
             lines.append(f"| {path.name} | {key.replace('_', ' ')} | {_fmt(value)} |")
         m = rec.get("machine", {})
+        load = rec.get("load_average") or {}
+        load_text = (f"1-min load {load['start_1_5_15min'][0]} at start, {load['end_1_5_15min'][0]} at end"
+                     if load else "load not recorded")
         notes.append(f"- `{path.name}`: `{rec.get('command', 'scripts/benchmark.py ' + rec.get('benchmark', '?'))}`, "
                      f"{m.get('cpu', '?')} ({m.get('logical_cpus', '?')} CPUs, torch threads {m.get('torch_threads', '?')}), "
-                     f"load average at start/end {rec.get('load_average', '?')}, wall {rec.get('wall_seconds', '?')} s")
+                     f"{load_text}, wall {rec.get('wall_seconds', '?')} s")
     return "\n".join(lines + [""] + notes)
 
 
