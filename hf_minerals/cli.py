@@ -1,12 +1,20 @@
 """``hf-minerals`` console entry point: one sub-command per task, each delegating to a library module.
 
-Each entry maps a sub-command to ``module:function``; the function takes the remaining argv.
+Each entry maps a sub-command to ``module:function``; the function takes the remaining argv. Every
+command (here and in ``scripts/``) runs through ``run``: a command that cannot do its job exits non-zero
+with one line that names the cause, never a traceback, unless ``--debug`` (or ``HF_MINERALS_DEBUG=1``) asks
+for it.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+DEBUG_FLAG = "--debug"
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: ("module:function(argv)", help)
@@ -36,7 +44,76 @@ def main(argv: list[str] | None = None) -> None:
     if name not in COMMANDS:
         sys.exit(f"hf-minerals: unknown command '{name}' (try: {', '.join(sorted(COMMANDS))})")
     module, func = COMMANDS[name][0].split(":")
-    getattr(importlib.import_module(module), func)(rest)
+    result = guarded(lambda a: getattr(importlib.import_module(module), func)(a), rest, prog=f"hf-minerals {name}")
+    if isinstance(result, int) and not isinstance(result, bool) and result:
+        sys.exit(result)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    while exc is not None and exc not in out:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+def _hub_problem(exc: BaseException) -> str | None:
+    """The Hub cannot be used at all: offline mode set, or its endpoint unreachable."""
+    names = {type(e).__name__ for e in _chain(exc)}
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    if "OfflineModeIsEnabled" in names:
+        return "the Hugging Face Hub cannot be used: offline mode is set (HF_HUB_OFFLINE=1); unset it, or work from local folders"
+    if names & {"ConnectError", "ConnectTimeout", "ConnectionError", "NewConnectionError", "ConnectionRefusedError"}:
+        return f"cannot reach the Hugging Face Hub at {endpoint} (no network, firewall or wrong HF_ENDPOINT)"
+    return None
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line that names the real cause of ``exc`` (what the user can act on)."""
+    hub = _hub_problem(exc)
+    if hub:
+        return hub
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {exc.filename or exc}"
+    if isinstance(exc, FileNotFoundError):
+        return f"not found: {exc.filename or exc}"
+    if isinstance(exc, MemoryError):
+        return "out of memory (try a smaller image, batch or tile)"
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    generic = isinstance(exc, (ValueError, RuntimeError, OSError)) or type(exc).__name__.endswith("Error")
+    return text if text and generic and type(exc) not in (KeyError, IndexError, TypeError, AttributeError) \
+        else f"{type(exc).__name__}: {text or 'no message'}"
+
+
+def guarded(main_fn: Callable[[list[str]], Any], argv: list[str] | None = None, prog: str | None = None) -> Any:
+    """Run a command's ``main(argv)`` and return what it returns; on failure exit 1 with one clear line.
+
+    ``--debug`` anywhere in ``argv`` (removed before ``main`` sees it) or ``HF_MINERALS_DEBUG=1`` shows the
+    traceback instead. ``SystemExit`` (argparse, explicit exits) passes through unchanged.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    prog = prog or os.path.basename(sys.argv[0] or "hf-minerals")
+    debug = DEBUG_FLAG in argv or os.environ.get("HF_MINERALS_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != DEBUG_FLAG]
+    try:
+        code = main_fn(argv)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the one place a command's failure becomes one line
+        if debug:
+            raise
+        print(f"{prog}: error: {describe_error(exc)} (run with {DEBUG_FLAG} for the traceback)", file=sys.stderr)
+        sys.exit(1)
+    return code
+
+
+def run(main_fn: Callable[[list[str]], Any], argv: list[str] | None = None, prog: str | None = None) -> NoReturn:
+    """``guarded`` for a script's ``__main__``: exit with ``main``'s return code (0 unless it returns an int)."""
+    code = guarded(main_fn, argv, prog)
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ See docs/benchmarks.md.
 """
 
 from hf_minerals.benchmarks.common import main
+from hf_minerals.cli import run
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -8,7 +8,8 @@
 Every option: docs/data.md (or ``--help``). The steps live in ``hf_minerals.data``.
 """
 
+from hf_minerals.cli import run
 from hf_minerals.data.cli import main
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -7,7 +7,8 @@ Flags it does not know are passed to every training run. Offline, scratch rows u
 say so; pretrained rows without weights are reported as not run (docs/evaluation.md).
 """
 
+from hf_minerals.cli import run
 from hf_minerals.comparison import main
 
 if __name__ == "__main__":
-    main()
+    run(main)

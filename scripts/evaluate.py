@@ -6,7 +6,8 @@ Writes eval_results.json, per_class.md/.csv, predictions.csv, confusion_matrix.p
 (see docs/evaluation.md).
 """
 
+from hf_minerals.cli import run
 from hf_minerals.evaluation import main
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -9,7 +9,8 @@
 See docs/synthetic.md.
 """
 
+from hf_minerals.cli import run
 from hf_minerals.synthetic.cli import main
 
 if __name__ == "__main__":
-    main()
+    run(main)

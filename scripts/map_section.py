@@ -6,9 +6,8 @@
 Same as ``hf-minerals map``; see docs/mapping.md for formats, the background rule and the unknown answer.
 """
 
-import sys
-
+from hf_minerals.cli import run
 from hf_minerals.mapping import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -6,9 +6,8 @@
 Same as ``hf-minerals predict``; see docs/mapping.md.
 """
 
-import sys
-
+from hf_minerals.cli import run
 from hf_minerals.predict import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

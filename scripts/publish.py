@@ -8,7 +8,8 @@ Authenticate with ``HF_TOKEN`` or ``huggingface-cli login``. Every option: docs/
 The steps live in ``hf_minerals.hub``.
 """
 
+from hf_minerals.cli import run
 from hf_minerals.hub import main
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -17,7 +17,8 @@ import sys
 _here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
 
+from hf_minerals.cli import run  # noqa: E402
 from hf_minerals.training import main  # noqa: E402
 
 if __name__ == "__main__":
-    main()
+    run(main)

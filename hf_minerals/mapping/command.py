@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..imageio import DEFAULT_MAX_PIXELS
+from ..inputs import MAX_PIXELS
 from ..predict import Predictor
 from .core import DEFAULT_BACKGROUND_LUMA, DEFAULT_MIN_ORE_SHARE, map_section
 from .outputs import write_outputs
@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tiles with a smaller share of bright pixels are background, not classified")
     p.add_argument("--unknown-threshold", type=float, default=None, help="default: calibration.json, else off")
     p.add_argument("--um-per-px", type=float, default=None, help="pixel size, for a scale bar in micrometres")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="limit for images decoded whole")
+    p.add_argument("--max-pixels", type=int, default=None,
+                   help=f"limit for images decoded whole (default: the shared input policy, {MAX_PIXELS:,})")
     p.add_argument("--canvas-size", type=int, default=1600, help="longest side of the map/overlay pictures")
     p.add_argument("--synthetic", action="store_true", help="label the outputs SYNTHETIC (synthetic input)")
     p.add_argument("--no-progress", action="store_true")
