@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .imageio import load_image
 from .predict import CALIBRATION_FILE, Predictor
 
 
@@ -110,7 +111,7 @@ def dataset_logits(predictor: Predictor, split: Any, progress: bool = True) -> t
     bs = predictor.batch_size
     for start in tqdm(range(0, len(split), bs), desc="calibration logits", disable=not progress):
         rows = split[start : start + bs]
-        out.append(predictor.logits(predictor.preprocess([im.convert("RGB") for im in rows["image"]])))
+        out.append(predictor.logits(predictor.preprocess([load_image(im) for im in rows["image"]])))
         ys.append(to_model[np.asarray(rows["label"])])
     return torch.cat(out), np.concatenate(ys)
 

@@ -61,6 +61,25 @@ def load_classifier(model_id: str | os.PathLike, **kwargs: Any) -> PreTrainedMod
         raise _unavailable(str(model_id), exc) from exc
 
 
+def normal_file_modes(folder: str | os.PathLike) -> int:
+    """Give the files of a saved model the user's normal permissions; return how many changed.
+
+    safetensors writes through a private temporary file renamed into place, so ``model.safetensors``
+    ends up mode 0600 while config.json is 0644 (umask 022): a model folder shared with a group, a web
+    server or a container user would then hold weights nobody else can read.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    want = 0o666 & ~umask
+    changed = 0
+    for path in Path(folder).glob("*"):
+        if path.is_file() and not path.is_symlink() and (path.stat().st_mode & 0o777) != want \
+                and (path.stat().st_mode & 0o777) == 0o600:
+            path.chmod(want)
+            changed += 1
+    return changed
+
+
 # -- building a classifier for training -----------------------------------------------------------
 
 COMPACT_PREFIX = "compact:"

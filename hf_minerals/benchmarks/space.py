@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..imageio import load_image
+
 SWIN_TINY = "microsoft/swin-tiny-patch4-window7-224"
 SPACE_APP = Path(__file__).resolve().parents[2] / "space" / "app.py"
 
@@ -82,7 +84,7 @@ def _naive(folder: Path, image_path: Path):
     pipe = pipeline("image-classification", model=str(folder), device="cpu")
 
     def run() -> None:
-        image = Image.open(image_path).convert("RGB")
+        image = load_image(image_path)
         pipe(image, top_k=5)
         pixel_values = pipe.image_processor(images=image, return_tensors="pt")["pixel_values"]
         cam = attribute(pipe.model, pixel_values, method="gradcam")[0]
