@@ -45,6 +45,7 @@ from PIL import Image
 
 from hf_minerals import explain as xai
 from hf_minerals.imageio import ImageLoadError, load_image
+from hf_minerals.inputs import limits as input_limits
 from hf_minerals.modeling import WeightsUnavailableError
 from hf_minerals.predict import UNKNOWN, Predictor
 
@@ -91,9 +92,10 @@ def _env_int(name: str, default: int) -> int:
 class Limits:
     """What one request may cost; every bound can be set from the environment."""
 
-    max_upload_mb: int = field(default_factory=lambda: _env_int("HF_MINERALS_MAX_UPLOAD_MB", 20))
-    max_pixels: int = field(default_factory=lambda: _env_int("HF_MINERALS_MAX_PIXELS", 25_000_000))
-    min_side: int = field(default_factory=lambda: _env_int("HF_MINERALS_MIN_SIDE", 32))
+    # the shared input policy (hf_minerals.inputs): the same limits and reasons as every command
+    max_upload_mb: float = field(default_factory=lambda: input_limits().max_upload_mb)
+    max_pixels: int = field(default_factory=lambda: input_limits().max_pixels)
+    min_side: int = field(default_factory=lambda: input_limits().min_side)
     map_max_pixels: int = field(default_factory=lambda: _env_int("HF_MINERALS_MAP_MAX_PIXELS", 4096 * 4096))
     concurrency: int = field(default_factory=lambda: _env_int("HF_MINERALS_CONCURRENCY", 2))
     queue_size: int = field(default_factory=lambda: _env_int("HF_MINERALS_QUEUE_SIZE", 64))
@@ -129,7 +131,7 @@ def _upload_path(value: Any) -> str | None:
     if isinstance(value, (str, os.PathLike)):
         return str(value)
     if isinstance(value, dict):
-        return value.get("path")
+        return value.get("path") or None
     return getattr(value, "path", None)
 
 
@@ -223,8 +225,12 @@ class MineralService:
         path = _upload_path(upload)
         if not path:
             raise gr.Error("No image: upload a photomicrograph (PNG, JPEG, TIFF or BMP) first.", print_exception=False)
-        image = load_image(path, max_pixels=max_pixels or self.limits.max_pixels, min_side=self.limits.min_side)
-        return image, _source_note(path)
+        if not isinstance(path, (str, os.PathLike)):
+            raise ImageLoadError(f"invalid file reference: 'path' must be a string, got {type(path).__name__}")
+        notes: list[str] = []
+        image = load_image(path, max_pixels=max_pixels or self.limits.max_pixels, min_side=self.limits.min_side,
+                           max_bytes=int(self.limits.max_upload_mb * 2**20), notes=notes)
+        return image, " ".join([*notes, _source_note(path)]).strip()
 
     def _threshold(self, value: Any) -> float:
         return _unit_interval(value, "unknown_threshold", self.default_threshold)
@@ -383,7 +389,7 @@ def build_app(model: str | os.PathLike | None = None, *, service: MineralService
         gr.Markdown(
             "# hf-minerals: which opaque mineral is this?\n"
             f"Upload a reflected-light photomicrograph (plane-polarised light, polished section). Model: `{service.model_id}` "
-            f"· classes: {', '.join(service.predictor.labels)}. Limits: {lim.max_upload_mb} MB, "
+            f"· classes: {', '.join(service.predictor.labels)}. Limits: {lim.max_upload_mb:g} MB, "
             f"{lim.max_pixels / 1e6:.1f} MP, at least {lim.min_side} px per side."
         )
         with gr.Tab("Identify a grain"):
@@ -467,7 +473,7 @@ def build_app(model: str | os.PathLike | None = None, *, service: MineralService
 def launch_kwargs(limits: Limits | None = None) -> dict[str, Any]:
     """Server settings that belong to the app (upload bound, error messages, session cap); main() and tests use them."""
     lim = limits or Limits()
-    return {"max_file_size": f"{lim.max_upload_mb}mb", "show_error": True, "footer_links": ["api"],
+    return {"max_file_size": f"{lim.max_upload_mb:g}mb", "show_error": True, "footer_links": ["api"],
             "state_session_capacity": 200}  # each session keeps a <= 768 px picture + map
 
 
