@@ -124,7 +124,10 @@ def calibrate(
     from datasets import load_from_disk
 
     if not Path(model_dir).is_dir():
-        raise ValueError(f"--model must be a local model folder (calibration.json is written into it): {model_dir}")
+        from .loading import ModelLoadError
+
+        raise ModelLoadError(("model folder not found" if not Path(model_dir).exists() else "not a model folder")
+                             + f": '{model_dir}' (--model must be a local model folder: calibration.json is written into it)")
     ds = load_from_disk(str(dataset_dir))
     if split not in ds:
         raise ValueError(f"data set {dataset_dir} has no '{split}' split (has {list(ds)})")

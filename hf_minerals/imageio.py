@@ -97,7 +97,7 @@ def _open_checked(fp: BinaryIO, max_pixels: int, source: str | None) -> Image.Im
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(f"decompression bomb refused ({exc})", source) from exc
+        raise ImageLoadError(f"too many pixels: decompression bomb refused ({exc})", source) from exc
     except UnidentifiedImageError as exc:
         raise ImageLoadError("not an image (unrecognised format)", source) from exc
     except (PermissionError, IsADirectoryError, FileNotFoundError) as exc:

@@ -18,6 +18,8 @@ from transformers import (
     PreTrainedModel,
 )
 
+from .hub import hub_reachable
+
 logger = logging.getLogger(__name__)
 
 
@@ -153,24 +155,6 @@ def _scratch_source(name: str, revision: str | None) -> tuple[str, PretrainedCon
             ) from exc
         logger.warning("Hub config of '%s' unavailable; using the bundled copy in %s (same architecture)", name, bundled)
         return str(bundled), AutoConfig.from_pretrained(str(bundled))
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Can a TCP connection to the Hub endpoint be opened within ``timeout`` seconds?
-
-    Without this, an unreachable Hub (no network, firewall) costs ~25 s of client retries per call
-    before the clear error; with it, training knows within seconds.
-    """
-    import socket
-    from urllib.parse import urlparse
-
-    url = urlparse(huggingface_hub.constants.ENDPOINT)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def use_offline_mode_if_unreachable(timeout: float = 3.0) -> bool:

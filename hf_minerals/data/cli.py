@@ -35,7 +35,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ratios", default="0.7,0.15,0.15", help="train,validation,test fractions (or 70/15/15)")
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="split seed (default %(default)s)")
     p.add_argument("--max-pixels", type=int, default=DEFAULTS["max_pixels"],
-                   help="refuse images above this many pixels (default %(default)s)")
+                   help="refuse images above this many pixels (default: the shared input policy, $HF_MINERALS_MAX_PIXELS "
+                        "or 50,000,000)")
     p.add_argument("--classes", nargs="+", default=None, help="keep only these minerals")
     p.add_argument("--synthetic-per-class", type=int, default=DEFAULTS["synthetic_per_class"],
                    help="synthetic: images per mineral (default %(default)s)")

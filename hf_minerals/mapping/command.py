@@ -39,9 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
-                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold)
-    with open_section(args.image, max_pixels=args.max_pixels) as src:
+    with open_section(args.image, max_pixels=args.max_pixels) as src:  # a bad image fails before the model loads
+        predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
+                                              bf16=args.bf16, unknown_threshold=args.unknown_threshold)
         m = map_section(predictor, src, tile=args.tile, stride=args.stride, background_luma=args.background_luma,
                         min_ore_share=args.min_ore_share, canvas_max_side=args.canvas_size,
                         progress=not args.no_progress)

@@ -172,6 +172,9 @@ def _tiff_tags(fh, path: Path) -> tuple[dict[int, tuple[int, ...]], str]:
 def _tiff_source(path: Path) -> RawSource | None:
     """A streamed source for an uncompressed chunky strip TIFF, or None when PIL must decode it."""
     with path.open("rb") as fh:
+        if fh.read(4)[:2] not in (b"II", b"MM"):
+            return None  # not a TIFF at all: load_image says what it is, in the words every door uses
+        fh.seek(0)
         tags, endian = _tiff_tags(fh, path)
     width, height = tags[256][0], tags[257][0]
     bits = tags.get(258, (1,))
