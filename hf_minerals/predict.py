@@ -27,7 +27,7 @@ from PIL import Image
 
 from .imageio import ImageLoadError, load_image
 from .inputs import scan_paths
-from .loading import CALIBRATION_FILE, load_model, read_calibration
+from .model_loader import CALIBRATION_FILE, load_model, read_calibration
 from .preprocessing import DataConfig, eval_transform, to_uint8_tensor
 
 UNKNOWN = "unknown"
@@ -51,6 +51,12 @@ def bf16_supported() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def softmax(logits: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
+    """``softmax(logits / T)`` over the last axis in float32, as numpy: the ONE place probabilities come from
+    (predictor, explainer, calibration), so a calibrated temperature means the same everywhere."""
+    return torch.softmax(logits.detach().float() / temperature, dim=-1).numpy()
 
 
 class Predictor:
@@ -108,7 +114,7 @@ class Predictor:
         use_calibration: bool = True,
         **kwargs: Any,
     ) -> Predictor:
-        """Load model + processor + calibration through the one loader (``hf_minerals.loading``).
+        """Load model + processor + calibration through the one loader (``hf_minerals.model_loader``).
 
         ``calibration.json`` (written by ``hf-minerals calibrate``) supplies temperature and unknown
         threshold unless they are passed explicitly or ``use_calibration=False``.
@@ -147,7 +153,7 @@ class Predictor:
 
     def probabilities(self, logits: torch.Tensor) -> np.ndarray:
         """Calibrated probabilities: softmax(logits / temperature)."""
-        return torch.softmax(logits.float() / self.temperature, dim=-1).numpy()
+        return softmax(logits, self.temperature)
 
     def iter_probabilities(self, images: Iterable[Any]) -> Iterator[np.ndarray]:
         """Yield (n, C) calibrated probability arrays batch by batch (streams; memory bounded by batch)."""
@@ -168,8 +174,10 @@ class Predictor:
         parts = list(self.iter_probabilities(images))
         return np.concatenate(parts, axis=0) if parts else np.zeros((0, len(self.labels)), np.float32)
 
-    def decide(self, probs: np.ndarray, top_k: int = 3) -> list[Prediction]:
-        """Turn probability rows into labelled predictions, applying the unknown threshold."""
+    def decide(self, probs: np.ndarray, top_k: int = 3, unknown_threshold: float | None = None) -> list[Prediction]:
+        """Turn probability rows into labelled predictions, applying the unknown threshold: this call's
+        ``unknown_threshold`` (a Space request's) or, when None, the predictor's own."""
+        threshold = self.unknown_threshold if unknown_threshold is None else unknown_threshold
         out = []
         k = max(1, min(top_k, probs.shape[1]))
         for row in probs:
@@ -177,7 +185,7 @@ class Predictor:
             top = [{"label": self.labels[i], "score": float(row[i])} for i in order]
             best = float(row[order[0]])
             label = self.labels[order[0]]
-            if self.unknown_threshold is not None and best < self.unknown_threshold:
+            if threshold is not None and best < threshold:
                 label = UNKNOWN
             out.append(Prediction(label=label, score=best, top_k=top))
         return out

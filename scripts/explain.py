@@ -7,7 +7,7 @@ or models when several ``--model`` are given) and ``explain.json``. See docs/exp
 """
 
 from hf_minerals.cli import run
-from hf_minerals.explain_report import main
+from hf_minerals.explain.command import main
 
 if __name__ == "__main__":
     run(main)
