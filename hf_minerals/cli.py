@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 DEBUG_FLAG = "--debug"
 
@@ -49,28 +49,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(result)
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    out: list[BaseException] = []
-    while exc is not None and exc not in out:
-        out.append(exc)
-        exc = exc.__cause__ or exc.__context__
-    return out
-
-
-def _hub_problem(exc: BaseException) -> str | None:
-    """The Hub cannot be used at all: offline mode set, or its endpoint unreachable."""
-    names = {type(e).__name__ for e in _chain(exc)}
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    if "OfflineModeIsEnabled" in names:
-        return "the Hugging Face Hub cannot be used: offline mode is set (HF_HUB_OFFLINE=1); unset it, or work from local folders"
-    if names & {"ConnectError", "ConnectTimeout", "ConnectionError", "NewConnectionError", "ConnectionRefusedError"}:
-        return f"cannot reach the Hugging Face Hub at {endpoint} (no network, firewall or wrong HF_ENDPOINT)"
-    return None
-
-
 def describe_error(exc: BaseException) -> str:
     """One line that names the real cause of ``exc`` (what the user can act on)."""
-    hub = _hub_problem(exc)
+    from .hub_access import describe_hub_problem
+
+    hub = describe_hub_problem(exc)
     if hub:
         return hub
     if isinstance(exc, PermissionError):
@@ -110,10 +93,11 @@ def guarded(main_fn: Callable[[list[str]], Any], argv: list[str] | None = None, 
     return code
 
 
-def run(main_fn: Callable[[list[str]], Any], argv: list[str] | None = None, prog: str | None = None) -> NoReturn:
-    """``guarded`` for a script's ``__main__``: exit with ``main``'s return code (0 unless it returns an int)."""
+def run(main_fn: Callable[[list[str]], Any], argv: list[str] | None = None, prog: str | None = None) -> None:
+    """``guarded`` for a script's ``__main__``: exit with ``main``'s return code when it is a non-zero int."""
     code = guarded(main_fn, argv, prog)
-    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
+    if isinstance(code, int) and not isinstance(code, bool) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

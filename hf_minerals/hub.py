@@ -20,44 +20,9 @@ from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi
 
+from hf_minerals.hub_access import HubUnavailableError, require_hub
+
 logger = logging.getLogger(__name__)
-
-
-class HubUnavailableError(RuntimeError):
-    """Publishing needs the Hub and it cannot be used (offline mode set, or unreachable)."""
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Can a TCP connection to the Hub endpoint be opened within ``timeout`` seconds?
-
-    Without this, an unreachable Hub (no network, firewall) costs ~25 s of client retries per call
-    before the clear error; with it, a command knows within seconds.
-    """
-    import socket
-    from urllib.parse import urlparse
-
-    import huggingface_hub
-
-    url = urlparse(huggingface_hub.constants.ENDPOINT)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def require_hub(timeout: float = 5.0) -> None:
-    """Fail in seconds, with the cause, before any upload: offline mode set, or the endpoint unreachable."""
-    import huggingface_hub
-
-    endpoint = huggingface_hub.constants.ENDPOINT
-    if huggingface_hub.is_offline_mode():
-        raise HubUnavailableError("publishing needs the Hugging Face Hub, but offline mode is set (HF_HUB_OFFLINE=1); "
-                                  "unset it and retry")
-    if not hub_reachable(timeout):
-        raise HubUnavailableError(f"cannot reach the Hugging Face Hub at {endpoint} (no network, firewall or wrong "
-                                  "HF_ENDPOINT); nothing was uploaded")
 
 
 def ensure_repo(repo_id: str, repo_type: str = "model", *, private: bool = False, token: str | None = None,

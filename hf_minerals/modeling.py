@@ -19,7 +19,7 @@ from transformers import (
     PreTrainedModel,
 )
 
-from .hub import hub_reachable
+from .hub_access import hub_reachable
 
 logger = logging.getLogger(__name__)
 
