@@ -1,6 +1,7 @@
 """``hf-minerals`` console entry point: one sub-command per task, each delegating to a library module.
 
-Each entry maps a sub-command to ``module:function``; the function takes the remaining argv. Every
+Each entry maps a sub-command to ``module:function``; the function takes the remaining argv and parses
+it with ``hf_minerals.cli_args`` (dataclasses, ``--config FILE.yaml``, underscore flags, ``args.yaml``). Every
 command (here and in ``scripts/``) runs through ``run``: a command that cannot do its job exits non-zero
 with one line that names the cause, never a traceback, unless ``--debug`` (or ``HF_MINERALS_DEBUG=1``) asks
 for it.
@@ -36,9 +37,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: hf-minerals COMMAND [ARGS...]\n\ncommands:")
+        print("usage: hf-minerals COMMAND [--config FILE.yaml] [--field value ...]\n\ncommands:")
         for name, (_, help_) in sorted(COMMANDS.items()):
             print(f"  {name:<14} {help_}")
+        print("\n`hf-minerals COMMAND --help` lists its options; each run writes its resolved args.yaml.")
         sys.exit(0 if argv else 2)
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

@@ -267,8 +267,8 @@ def test_permission_cases_are_real_for_the_commands(world):
 
 def test_predict_lists_every_bad_path_and_classifies_the_rest(world):
     out = world["root"] / "preds.csv"
-    r = run([str(REPO / "scripts" / "predict.py"), str(world["source"]), "--model", str(world["model"]),
-             "--output", str(out)], world["root"])
+    r = run([str(REPO / "scripts" / "predict.py"), "--images", str(world["source"]), "--model", str(world["model"]),
+             "--output_file", str(out)], world["root"])
     assert r.returncode == 0, r.stderr[-3000:]
     assert TRACEBACK not in r.stderr
     import csv
@@ -285,7 +285,7 @@ def test_predict_lists_every_bad_path_and_classifies_the_rest(world):
 
 def test_build_dataset_lists_every_bad_path_and_builds(world):
     out = world["root"] / "built"
-    r = run([str(REPO / "scripts" / "build_dataset.py"), "--source", str(world["source"]), "--output", str(out)],
+    r = run([str(REPO / "scripts" / "build_dataset.py"), "--source", str(world["source"]), "--output_dir", str(out)],
             world["root"])
     assert r.returncode == 0, r.stderr[-3000:]
     assert TRACEBACK not in r.stderr
@@ -300,7 +300,7 @@ def test_explain_lists_bad_paths_and_explains_the_rest(world):
     zoo_dir = world["zoo_dir"]
     images = [str(zoo_dir / n) for n in sorted(world["zoo"]) if n not in ("linked_folder", "locked", "folder.png")]
     r = run([str(REPO / "scripts" / "explain.py"), "--model", str(world["model"]), "--images", *images,
-             "--output", str(out)], world["root"])
+             "--output_dir", str(out)], world["root"])
     assert r.returncode == 0, r.stderr[-3000:]
     assert TRACEBACK not in r.stderr
     summary = json.loads((out / "explain.json").read_text())
@@ -323,7 +323,7 @@ for i, image in enumerate(sys.argv[3:]):
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         try:
-            guarded(main, ["--model", model, "--image", image, "--output", f"{out}/{i}"], prog="map_section.py")
+            guarded(main, ["--model", model, "--image", image, "--output_dir", f"{out}/{i}"], prog="map_section.py")
             code = 0
         except SystemExit as exc:
             code = exc.code
@@ -352,7 +352,7 @@ def test_map_script_bad_image_is_one_line_not_a_traceback(world, kind):
     """Issue 14's reproductions as the user meets them (truncated TIFF and 1x1 are in the driver above)."""
     image = world["zoo_dir"] / kind
     r = run([str(REPO / "scripts" / "map_section.py"), "--model", str(world["model"]), "--image", str(image),
-             "--output", str(world["root"] / f"map-{kind}")], world["root"])
+             "--output_dir", str(world["root"] / f"map-{kind}")], world["root"])
     assert r.returncode == 1, (r.returncode, r.stdout[-500:], r.stderr[-2000:])
     line = one_error_line(r.stderr)
     assert re.search({"missing.png": "file not found"}.get(kind, world["zoo"].get(kind, "")), line), line
@@ -366,8 +366,8 @@ from hf_minerals import calibration, evaluation, predict
 dataset, image, cases, results = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), {}
 for name, model in cases.items():
     for door, fn, argv in filter(None, (
-        ("predict", predict.main, [image, "--model", model]),
-        ("evaluate", evaluation.main, ["--model", model, "--dataset", dataset, "--output", f"{model}-eval"]),
+        ("predict", predict.main, ["--images", image, "--model", model]),
+        ("evaluate", evaluation.main, ["--model", model, "--dataset", dataset, "--output_dir", f"{model}-eval"]),
         ("calibrate", calibration.main, ["--model", model, "--dataset", dataset]),
     )):
         err = io.StringIO()
@@ -420,9 +420,9 @@ def test_bad_models_name_the_real_cause_at_every_door(world):
 @pytest.mark.parametrize("kind", ["model", "dataset", "space"])
 @pytest.mark.parametrize("hub", ["offline", "unreachable"])
 def test_publish_without_a_hub_is_one_clear_line(world, kind, hub):
-    args = {"model": ["model", str(world["model"]), "--repo-id", "me/m"],
-            "dataset": ["dataset", "--repo-id", "me/d", "--dataset", str(world["dataset"])],
-            "space": ["space", "--repo-id", "me/s", "--model", "me/m"]}[kind]
+    args = {"model": ["model", "--model_dir", str(world["model"]), "--repo_id", "me/m"],
+            "dataset": ["dataset", "--repo_id", "me/d", "--dataset", str(world["dataset"])],
+            "space": ["space", "--repo_id", "me/s", "--model", "me/m"]}[kind]
     env = {"HF_HUB_OFFLINE": "1"} if hub == "offline" else {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"}
     r = run([str(REPO / "scripts" / "publish.py"), *args], world["root"], env=env, unprivileged=False, timeout=120)
     assert r.returncode != 0
@@ -433,5 +433,5 @@ def test_publish_without_a_hub_is_one_clear_line(world, kind, hub):
 
 def test_debug_shows_the_traceback(world):
     r = run([str(REPO / "scripts" / "map_section.py"), "--model", str(world["model"]), "--image",
-             str(world["zoo_dir"] / "missing.png"), "--output", str(world["root"] / "dbg"), "--debug"], world["root"])
+             str(world["zoo_dir"] / "missing.png"), "--output_dir", str(world["root"] / "dbg"), "--debug"], world["root"])
     assert r.returncode == 1 and TRACEBACK in r.stderr and "file not found" in r.stderr
