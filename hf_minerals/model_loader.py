@@ -70,7 +70,10 @@ def _check_local(folder: Path) -> None:
                              "(a trained model folder holds config.json, model.safetensors, preprocessor_config.json)")
     weights = [folder / n for n in WEIGHTS_FILES if (folder / n).exists()] or sorted(folder.glob("*.safetensors"))
     if not weights:
-        load_classifier(folder)  # raises the safetensors-only error with its advice
+        try:
+            load_classifier(folder)  # raises the safetensors-only error with its advice
+        except WeightsUnavailableError as exc:
+            raise ModelLoadError(str(exc)) from None
     for path in [config, folder / "preprocessor_config.json", *weights]:
         if not path.exists():
             continue
