@@ -64,7 +64,11 @@ def describe_error(exc: BaseException) -> str:
         return f"not found: {exc.filename or exc}"
     if isinstance(exc, MemoryError):
         return "out of memory (try a smaller image, batch or tile)"
-    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    raw = exc.args[0] if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str) else str(exc)
+    text = " ".join(line.strip() for line in raw.splitlines() if line.strip())
+    if isinstance(exc, KeyError) and " " in text:  # a sentence raised as KeyError (e.g. "no split 'x'"): say it
+        return text
+    # a bug (TypeError, AttributeError, ...) keeps its type name: the user can report it; --debug shows where
     generic = isinstance(exc, (ValueError, RuntimeError, OSError)) or type(exc).__name__.endswith("Error")
     return text if text and generic and type(exc) not in (KeyError, IndexError, TypeError, AttributeError) \
         else f"{type(exc).__name__}: {text or 'no message'}"

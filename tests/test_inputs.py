@@ -93,3 +93,22 @@ def test_sections_under_the_smallest_side_are_refused(tmp_path, side):
     np.save(tmp_path / "s.npy", np.full((side, 64, 3), 200, np.uint8))
     with pytest.raises(ImageLoadError, match="too small"):
         open_section(tmp_path / "s.npy")
+
+
+def test_describe_error_names_the_real_cause():
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    from hf_minerals.cli import describe_error
+
+    assert describe_error(PermissionError(13, "Permission denied", "/m/model.safetensors")) == \
+        "permission denied: /m/model.safetensors"
+    assert describe_error(FileNotFoundError(2, "No such file", "x.png")) == "not found: x.png"
+    assert describe_error(KeyError("data set d has no split 'test'")) == "data set d has no split 'test'"
+    assert describe_error(TypeError("bad")) == "TypeError: bad"
+    try:
+        try:
+            raise OfflineModeIsEnabled("Cannot reach https://huggingface.co/api/repos/create: offline mode is enabled.")
+        except OfflineModeIsEnabled as inner:
+            raise RuntimeError("upload failed") from inner
+    except RuntimeError as outer:
+        assert "offline mode is set (HF_HUB_OFFLINE=1)" in describe_error(outer)
