@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import csv
-import json
+import itertools
 import os
 import sys
 import warnings
@@ -30,12 +30,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .imageio import ImageLoadError, is_image_file, load_image
-from .modeling import load_classifier, load_processor
+from .imageio import ImageLoadError, load_image
+from .inputs import scan_paths
+from .model_loader import CALIBRATION_FILE, load_model, read_calibration
 from .preprocessing import DataConfig, eval_transform, to_uint8_tensor
 
 UNKNOWN = "unknown"
-CALIBRATION_FILE = "calibration.json"
+__all__ = ["CALIBRATION_FILE", "Prediction", "Predictor", "bf16_supported", "default_bf16", "read_calibration"]
 #: bf16 goes on by default only when the model's recorded bf16-vs-fp32 top-1 agreement reaches this.
 BF16_MIN_AGREEMENT = 0.995
 _SAID: set[str] = set()
@@ -64,20 +65,6 @@ def softmax(logits: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
     """``softmax(logits / T)`` over the last axis in float32, as numpy: the ONE place probabilities come from
     (predictor, explainer, calibration), so a calibrated temperature means the same everywhere."""
     return torch.softmax(logits.detach().float() / temperature, dim=-1).numpy()
-
-
-def read_calibration(model_id: str | os.PathLike) -> dict[str, Any] | None:
-    """``calibration.json`` of a local model folder or Hub repo, or None when it has none."""
-    local = Path(str(model_id))
-    if local.is_dir():
-        path = local / CALIBRATION_FILE
-        return json.loads(path.read_text()) if path.is_file() else None
-    try:
-        from huggingface_hub import hf_hub_download
-
-        return json.loads(Path(hf_hub_download(str(model_id), CALIBRATION_FILE)).read_text())
-    except Exception:  # noqa: BLE001 - a repo without calibration (or offline) simply has none
-        return None
 
 
 def default_bf16(calibration: dict[str, Any] | None) -> tuple[bool, str]:
@@ -120,6 +107,7 @@ class Predictor:
         self.unknown_threshold = unknown_threshold
         self.bf16 = bool(bf16)
         self.calibration: dict[str, Any] | None = None  # what calibration.json held, if read
+        self.provenance: dict[str, Any] = {}  # where the model came from (``loading.load_model``)
         if self.bf16 and self.device.type == "cpu" and not bf16_supported():
             warnings.warn("bf16 requested but this CPU has no native bf16: it will be emulated (slow)", stacklevel=2)
         cfg = model.config
@@ -150,15 +138,15 @@ class Predictor:
         bf16: bool | None = None,
         **kwargs: Any,
     ) -> Predictor:
-        """Load model + processor from a Hub id or local folder (safetensors only).
+        """Load model + processor + calibration through the one loader (``hf_minerals.model_loader``).
 
         ``calibration.json`` (written by ``hf-minerals calibrate``) supplies temperature and unknown
         threshold unless they are passed explicitly or ``use_calibration=False``. ``bf16=None``: see
         :func:`default_bf16`.
         """
-        model = load_classifier(model_id)
-        cfg = DataConfig.from_processor(load_processor(model_id))
-        calib = read_calibration(model_id)
+        loaded = load_model(model_id)  # calibration read even when unused: it holds the bf16 check
+        model, calib = loaded.model, loaded.calibration
+        cfg = DataConfig.from_processor(loaded.processor)
         if bf16 is None:
             bf16, why = default_bf16(calib)
             if why not in _SAID:
@@ -171,6 +159,7 @@ class Predictor:
         pred = cls(model, cfg, temperature=1.0 if temperature is None else temperature,
                    unknown_threshold=unknown_threshold, bf16=bf16, **kwargs)
         pred.calibration = calib
+        pred.provenance = loaded.provenance
         return pred
 
     # -- core ---------------------------------------------------------------------------------
@@ -261,18 +250,19 @@ class Predictor:
 
 # -- CLI ------------------------------------------------------------------------------------------
 def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files as given; folders expanded (recursively) to the image files inside, sorted."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        out.extend(sorted(f for f in p.rglob("*") if f.is_file() and is_image_file(f)) if p.is_dir() else [p])
-    return out
+    """Files as given; folders expanded (recursively) to the image files inside, sorted (see ``inputs.scan_paths``)."""
+    return scan_paths(paths).files
 
 
 def _load_or_error(path: Path, min_decode_side: int | None = None) -> Image.Image | str:
+    notes: list[str] = []
     try:
-        return load_image(path, min_decode_side=min_decode_side)
+        image = load_image(path, notes=notes, min_decode_side=min_decode_side)
     except ImageLoadError as exc:
         return exc.reason
+    for note in notes:
+        print(f"hf-minerals predict: note: {path}: {note}", file=sys.stderr)
+    return image
 
 
 def predict_files(
@@ -334,8 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     from .cli_args import args_file_for, parse_command_line, save_args
 
     (args,) = parse_command_line([PredictArguments], argv, prog="hf-minerals predict")
-    paths = expand_paths(args.images)
-    if not paths:
+    scan = scan_paths(args.images)
+    if not scan.files and not scan.skipped:
         sys.exit("hf-minerals predict: error: no image files found in --images")
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
                                           bf16=args.bf16, unknown_threshold=args.unknown_threshold)
@@ -348,25 +338,34 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit("hf-minerals predict: error: with several processes give --output_file (the merged CSV)")
         if distributed.is_main():
             save_args(args_file_for(args.output_file), args, command="hf-minerals predict")
-        mine, first = distributed.my_share(paths, group=predictor.batch_size)
-        distributed.write_csv_sharded(predict_files(predictor, mine, top_k=k, progress=not args.no_progress),
-                                      fields, args.output_file)
+        mine, first = distributed.my_share(scan.files, group=predictor.batch_size)
+        rows: Iterable[dict[str, Any]] = predict_files(predictor, mine, top_k=k, progress=not args.no_progress)
+        if distributed.is_main():  # paths left out by the scan come first, as in one process
+            rows = itertools.chain(({"path": p, "error": r} for p, r in scan.skipped), rows)
+        distributed.write_csv_sharded(rows, fields, args.output_file)
         print(f"hf-minerals predict: process {distributed.state().process_index} classified images "
               f"{first}-{first + len(mine) - 1} -> {args.output_file}", file=sys.stderr)
         return 0
     if args.output_file:
         save_args(args_file_for(args.output_file), args, command="hf-minerals predict")
     out = open(args.output_file, "w", newline="") if args.output_file else sys.stdout  # noqa: SIM115
-    n_bad = 0
+    n_bad = len(scan.skipped)
     try:
         writer = csv.DictWriter(out, fieldnames=fields, restval="")
         writer.writeheader()
-        for row in predict_files(predictor, paths, top_k=k, progress=not args.no_progress):
+        for path, reason in scan.skipped:  # every path left out is listed, with its reason
+            print(f"hf-minerals predict: skipped {path}: {reason}", file=sys.stderr)
+            writer.writerow({"path": path, "error": reason})
+        for row in predict_files(predictor, scan.files, top_k=k, progress=not args.no_progress):
             n_bad += bool(row["error"])
             writer.writerow(row)
     finally:
         if args.output_file:
             out.close()
     where = args.output_file or "stdout"
-    print(f"hf-minerals predict: {len(paths) - n_bad} classified, {n_bad} unreadable -> {where}", file=sys.stderr)
+    n_ok = len(scan.files) + len(scan.skipped) - n_bad
+    print(f"hf-minerals predict: {n_ok} classified, {n_bad} unreadable -> {where}", file=sys.stderr)
+    if n_ok == 0:
+        print("hf-minerals predict: error: no image could be read (reasons above)", file=sys.stderr)
+        return 1
     return 0

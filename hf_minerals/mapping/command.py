@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..distributed import is_distributed
-from ..imageio import DEFAULT_MAX_PIXELS
+from ..inputs import MAX_PIXELS
 from ..predict import Predictor
 from .outputs import write_outputs
-from .sources import open_section
+from .sources import SectionSource, open_section
 from .tiler import DEFAULT_BACKGROUND_LUMA, DEFAULT_MIN_ORE_SHARE, map_section
 
 
@@ -51,7 +52,8 @@ class MapArguments:
                                  metadata={"help": "tiles with a smaller share of bright pixels are background"})
     unknown_threshold: float | None = field(default=None, metadata={"help": "default: calibration.json, else off"})
     um_per_px: float | None = field(default=None, metadata={"help": "pixel size: scale bar and grain sizes in micrometres"})
-    max_pixels: int = field(default=DEFAULT_MAX_PIXELS, metadata={"help": "limit for images decoded whole"})
+    max_pixels: int | None = field(default=None, metadata={
+        "help": f"limit for images decoded whole (default: the shared input policy, {MAX_PIXELS:,})"})
     canvas_size: int = field(default=1600, metadata={"help": "longest side of the map/overlay pictures"})
     synthetic: bool = field(default=False, metadata={"help": "label the outputs SYNTHETIC (synthetic input)"})
     no_progress: bool = False
@@ -70,21 +72,24 @@ def main(argv: list[str] | None = None) -> int:
         from .batch import map_many
 
         return map_many(args, images or [args.image])
-    predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
-                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold)
-    paths, summary = map_one(args, predictor, args.image, args.output_dir)
+    with open_section(args.image, max_pixels=args.max_pixels) as src:  # a bad image fails before the model loads
+        predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
+                                              bf16=args.bf16, unknown_threshold=args.unknown_threshold)
+        paths, summary = map_one(args, predictor, args.image, args.output_dir, src=src)
     print(summary)
     print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
     return 0
 
 
-def map_one(args: MapArguments, predictor: Predictor, image: str, output_dir: str | Path) -> tuple[dict[str, Any], str]:
-    """Map one section into ``output_dir`` with the options in ``args``; returns ({name: path}, summary text)."""
+def map_one(args: MapArguments, predictor: Predictor, image: str, output_dir: str | Path,
+            src: SectionSource | None = None) -> tuple[dict[str, Any], str]:
+    """Map one section (``src``: already open, else opened here) into ``output_dir`` with the options in
+    ``args``; returns ({name: path}, summary text)."""
     from ..cli_args import save_args
 
     synthetic = args.synthetic or "synthetic" in image.lower()
     meta = {"image": image, "model": str(args.model), "synthetic": synthetic, "bf16": predictor.bf16}
-    with open_section(image, max_pixels=args.max_pixels) as src:
+    with nullcontext(src) if src is not None else open_section(image, max_pixels=args.max_pixels) as src:
         if args.abundance == "pixel":
             from .pixel_outputs import summary_text, write_pixel_outputs
             from .pixels import map_pixels
