@@ -5,8 +5,10 @@ A fine-tuned classifier is over-confident, and a section always holds minerals i
 softmax(logits / T), Guo et al. 2017), then (2) choose the unknown threshold on the same split: the
 calibrated confidence at which a target share (default 95 %) of the *correct* known-class answers is
 kept. Both go into ``calibration.json`` in the model folder, which ``Predictor.from_pretrained`` reads.
+(3) fits the open-set score (``hf_minerals.openset``: feature distance on the train split, threshold on
+the validation split) so images unlike any known mineral are ``unknown`` however confident the model is.
 
-CLI: ``hf-minerals calibrate --model DIR --dataset DIR [--split validation] [--keep 0.95]``.
+CLI: ``hf-minerals calibrate --model DIR --dataset DIR [--split validation] [--keep 0.95] [--ood-keep 0.95]``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .openset import DEFAULT_METHOD, METHODS, OOD_FILE, fit_openset
 from .predict import CALIBRATION_FILE, Predictor
 
 
@@ -117,9 +120,14 @@ def dataset_logits(predictor: Predictor, split: Any, progress: bool = True) -> t
 
 def calibrate(
     model_dir: str | os.PathLike, dataset_dir: str | os.PathLike, split: str = "validation",
-    keep: float = 0.95, batch_size: int = 32, progress: bool = True,
+    keep: float = 0.95, batch_size: int = 32, progress: bool = True, ood_keep: float | None = 0.95,
+    ood_fit_split: str = "train", ood_method: str = DEFAULT_METHOD,
 ) -> dict[str, Any]:
-    """Fit on ``dataset_dir[split]`` (a ``save_to_disk`` DatasetDict) and write ``calibration.json``."""
+    """Fit on ``dataset_dir[split]`` (a ``save_to_disk`` DatasetDict) and write ``calibration.json``.
+
+    ``ood_keep`` (None: no open-set score) is the share of ``split`` images the open-set threshold accepts;
+    its Gaussians are fitted on ``ood_fit_split``.
+    """
     from datasets import load_from_disk
 
     if not Path(model_dir).is_dir():
@@ -130,6 +138,12 @@ def calibrate(
     predictor = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False)
     logits, labels = dataset_logits(predictor, ds[split], progress=progress)
     record = {**calibrate_logits(logits, labels, keep), "split": split, "dataset": str(dataset_dir)}
+    stale = Path(model_dir) / OOD_FILE
+    if ood_keep is not None:
+        scorer, record["ood"] = fit_openset(predictor, ds, ood_fit_split, split, ood_keep, progress, ood_method)
+        scorer.save(model_dir)
+    elif stale.exists():
+        stale.unlink()  # a score fitted for an earlier calibration must not outlive it
     write_calibration(model_dir, record)
     return record
 
@@ -171,9 +185,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", required=True, help="DatasetDict folder (save_to_disk) with a validation split")
     parser.add_argument("--split", default="validation")
     parser.add_argument("--keep", type=float, default=0.95, help="share of correct validation answers kept (0-1]")
+    parser.add_argument("--ood-keep", type=float, default=0.95,
+                        help="share of --split images the open-set ('not a known mineral') threshold accepts (0-1]")
+    parser.add_argument("--ood-fit-split", default="train", help="split the open-set feature Gaussians are fitted on")
+    parser.add_argument("--ood-method", default=DEFAULT_METHOD, choices=METHODS, help="open-set feature distance")
+    parser.add_argument("--no-ood", action="store_true", help="confidence threshold only, no open-set score")
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args(argv)
-    record = calibrate(args.model, args.dataset, args.split, args.keep, args.batch_size)
+    record = calibrate(args.model, args.dataset, args.split, args.keep, args.batch_size,
+                       ood_keep=None if args.no_ood else args.ood_keep, ood_fit_split=args.ood_fit_split,
+                       ood_method=args.ood_method)
     print(json.dumps(record, indent=2))
     print(f"wrote {Path(args.model) / CALIBRATION_FILE}", file=sys.stderr)
     return 0

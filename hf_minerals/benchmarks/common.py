@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-BENCHMARKS = ("synthetic", "train", "explain", "predict", "map", "space")
+BENCHMARKS = ("synthetic", "train", "explain", "predict", "map", "space", "openset")
 
 
 def machine_info() -> dict[str, Any]:
