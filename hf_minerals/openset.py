@@ -119,12 +119,12 @@ class FeatureGaussians:
     def fit(cls, features: torch.Tensor, labels: np.ndarray | torch.Tensor, n_classes: int) -> FeatureGaussians:
         x = features.double()
         y = torch.as_tensor(np.asarray(labels)).long()
-        missing = sorted(set(range(n_classes)) - set(y.tolist()))
-        if missing:
-            raise ValueError(f"no fitting images for class ids {missing}: every class needs examples")
-        means = torch.stack([x[y == c].mean(0) for c in range(n_classes)])
-        centred = x - means[y]
-        cov = centred.T @ centred / max(len(x) - n_classes, 1)
+        if len(x) < 2:
+            raise ValueError("the open-set score needs at least 2 fitting images")
+        present = sorted(set(y.tolist()))  # a class without fitting images has no mean (nothing is near it)
+        means = torch.stack([x[y == c].mean(0) for c in present])
+        centred = x - means[torch.searchsorted(torch.tensor(present), y)]
+        cov = centred.T @ centred / max(len(x) - len(present), 1)
         ridge = RIDGE * float(cov.diagonal().mean().clamp_min(1e-12))
         precision = torch.linalg.inv(cov + ridge * torch.eye(cov.shape[0], dtype=cov.dtype))
         return cls(means, (precision + precision.T) / 2)
