@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .predict import Predictor
 
 OOD_FILE = "openset.safetensors"
+FORMAT = "1"  # layout of OOD_FILE: tensors "<part>.<name>", metadata method/format/scales/k/flat_std
 METHODS = ("knn", "mahalanobis", "knn+mahalanobis")
 DEFAULT_METHOD = "knn+mahalanobis"
 KNN_K = 10
@@ -209,7 +210,7 @@ class OODScorer:
         from safetensors.torch import save_file
 
         path = Path(model_dir) / OOD_FILE
-        meta = {"method": self.method, "flat_std": str(self.flat_std), "scales": json.dumps(self.scales)}
+        meta = {"method": self.method, "format": FORMAT, "flat_std": str(self.flat_std), "scales": json.dumps(self.scales)}
         if "knn" in self.parts:
             meta["k"] = str(self.parts["knn"].k)
         tensors = {f"{n}.{k}": v.contiguous() for n, part in self.parts.items() for k, v in part.tensors().items()}
@@ -218,20 +219,26 @@ class OODScorer:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> OODScorer:
+        import safetensors
         from safetensors import safe_open
 
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            method = meta.get("method", "")
-            if method not in METHODS:
-                raise ValueError(f"{path}: unknown open-set method {method!r} (expected one of {METHODS})")
-            parts: dict[str, KNNDistance | FeatureGaussians] = {}
-            for n in method.split("+"):
-                if n == "knn":
-                    parts[n] = KNNDistance(f.get_tensor("knn.bank").float(), int(meta.get("k", KNN_K)))
-                else:
-                    parts[n] = FeatureGaussians(f.get_tensor("mahalanobis.means").double(),
-                                                f.get_tensor("mahalanobis.precision").double())
+        redo = "run `hf-minerals calibrate` again to rewrite it"
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+                method = meta.get("method", "")
+                if method not in METHODS or meta.get("format") != FORMAT:
+                    raise ValueError(f"{path}: open-set file of method {method!r}, format {meta.get('format')!r} "
+                                     f"(this version reads {METHODS}, format {FORMAT}); {redo}")
+                parts: dict[str, KNNDistance | FeatureGaussians] = {}
+                for n in method.split("+"):
+                    if n == "knn":
+                        parts[n] = KNNDistance(f.get_tensor("knn.bank").float(), int(meta.get("k", KNN_K)))
+                    else:
+                        parts[n] = FeatureGaussians(f.get_tensor("mahalanobis.means").double(),
+                                                    f.get_tensor("mahalanobis.precision").double())
+        except (OSError, safetensors.SafetensorError) as exc:
+            raise ValueError(f"{path}: unreadable open-set file ({exc}); {redo}") from exc
         return cls(parts, json.loads(meta.get("scales", "{}")), float(meta.get("flat_std", FLAT_STD)))
 
 

@@ -126,13 +126,15 @@ class Predictor:
         *,
         temperature: float | None = None,
         unknown_threshold: float | None = None,
+        ood_threshold: float | None = None,
         use_calibration: bool = True,
         **kwargs: Any,
     ) -> Predictor:
         """Load model + processor from a Hub id or local folder (safetensors only).
 
-        ``calibration.json`` (written by ``hf-minerals calibrate``) supplies temperature and unknown
-        threshold unless they are passed explicitly or ``use_calibration=False``.
+        ``calibration.json`` (written by ``hf-minerals calibrate``) supplies temperature, unknown threshold
+        and the open-set score (``openset.safetensors``) with its threshold, unless they are passed
+        explicitly or ``use_calibration=False``.
         """
         model = load_classifier(model_id)
         cfg = DataConfig.from_processor(load_processor(model_id))
@@ -143,7 +145,8 @@ class Predictor:
         ood = find_scorer(model_id, calib)
         pred = cls(model, cfg, temperature=1.0 if temperature is None else temperature,
                    unknown_threshold=unknown_threshold, ood=ood,
-                   ood_threshold=calib["ood"]["threshold"] if ood is not None else None, **kwargs)
+                   ood_threshold=(calib["ood"]["threshold"] if ood_threshold is None else ood_threshold)
+                   if ood is not None else None, **kwargs)
         pred.calibration = calib
         return pred
 
@@ -309,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on AMX/AVX512-bf16 CPUs)")
     parser.add_argument("--unknown-threshold", type=float, default=None,
                         help="answer 'unknown' below this top probability (default: calibration.json, else off)")
+    parser.add_argument("--ood-threshold", type=float, default=None,
+                        help="answer 'unknown' above this open-set score (default: calibration.json, else off)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
@@ -316,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         parser.error("no image files found in the given paths")
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
-                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold)
+                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold,
+                                          ood_threshold=args.ood_threshold)
     k = max(1, min(args.top_k, len(predictor.labels)))
     fields = ["path", "label", "score", "ood_score"] + [f"top{j}_{s}" for j in range(1, k + 1) for s in ("label", "score")] + ["error"]
     out = open(args.output, "w", newline="") if args.output else sys.stdout  # noqa: SIM115

@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-ore-share", type=float, default=DEFAULT_MIN_ORE_SHARE,
                    help="tiles with a smaller share of bright pixels are background, not classified")
     p.add_argument("--unknown-threshold", type=float, default=None, help="default: calibration.json, else off")
+    p.add_argument("--ood-threshold", type=float, default=None,
+                   help="open-set score above which a tile is unknown (default: calibration.json, else off)")
     p.add_argument("--um-per-px", type=float, default=None, help="pixel size, for a scale bar in micrometres")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="limit for images decoded whole")
     p.add_argument("--canvas-size", type=int, default=1600, help="longest side of the map/overlay pictures")
@@ -39,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
-                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold)
+                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold,
+                                          ood_threshold=args.ood_threshold)
     with open_section(args.image, max_pixels=args.max_pixels) as src:
         m = map_section(predictor, src, tile=args.tile, stride=args.stride, background_luma=args.background_luma,
                         min_ore_share=args.min_ore_share, canvas_max_side=args.canvas_size,
