@@ -26,8 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .data.loading import load_split, model_ids
 from .openset import DEFAULT_METHOD, METHODS, OOD_FILE, fit_openset
-from .predict import CALIBRATION_FILE, Predictor
+from .predict import CALIBRATION_FILE, Predictor, softmax
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 200) -> float:
@@ -73,8 +74,7 @@ def calibrate_logits(logits: torch.Tensor, labels: torch.Tensor | np.ndarray, ke
     """Fit T and the threshold from validation logits; returns the calibration record with its evidence."""
     y = torch.as_tensor(np.asarray(labels)).long()
     t = fit_temperature(logits, y)
-    p0 = torch.softmax(logits.float(), -1).numpy()
-    p1 = torch.softmax(logits.float() / t, -1).numpy()
+    p0, p1 = softmax(logits), softmax(logits, t)
     yn = y.numpy()
     thr = choose_unknown_threshold(p1, yn, keep)
     return {
@@ -104,11 +104,7 @@ def dataset_logits(predictor: Predictor, split: Any, progress: bool = True) -> t
     """
     from tqdm.auto import tqdm
 
-    names = split.features["label"].names
-    missing = sorted(set(names) - set(predictor.labels))
-    if missing:
-        raise ValueError(f"data set classes {missing} are not model labels {predictor.labels}")
-    to_model = np.array([predictor.labels.index(n) for n in names])
+    to_model = model_ids(split.features["label"].names, predictor.labels)
     out, ys = [], []
     bs = predictor.batch_size
     for start in tqdm(range(0, len(split), bs), desc="calibration logits", disable=not progress):
@@ -126,21 +122,17 @@ def calibrate(
     """Fit on ``dataset_dir[split]`` (a ``save_to_disk`` DatasetDict) and write ``calibration.json``.
 
     ``ood_keep`` (None: no open-set score) is the share of ``split`` images the open-set threshold accepts;
-    its Gaussians are fitted on ``ood_fit_split``.
+    its feature distance is fitted on ``ood_fit_split``.
     """
-    from datasets import load_from_disk
-
     if not Path(model_dir).is_dir():
         raise ValueError(f"--model must be a local model folder (calibration.json is written into it): {model_dir}")
-    ds = load_from_disk(str(dataset_dir))
-    if split not in ds:
-        raise ValueError(f"data set {dataset_dir} has no '{split}' split (has {list(ds)})")
+    data, _ = load_split(dataset_dir, split)
     predictor = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False)
-    logits, labels = dataset_logits(predictor, ds[split], progress=progress)
+    logits, labels = dataset_logits(predictor, data, progress=progress)
     record = {**calibrate_logits(logits, labels, keep), "split": split, "dataset": str(dataset_dir)}
     stale = Path(model_dir) / OOD_FILE
     if ood_keep is not None:
-        scorer, record["ood"] = fit_openset(predictor, ds, ood_fit_split, split, ood_keep, progress, ood_method)
+        scorer, record["ood"] = fit_openset(predictor, dataset_dir, ood_fit_split, split, ood_keep, progress, ood_method)
         scorer.save(model_dir)
     elif stale.exists():
         stale.unlink()  # a score fitted for an earlier calibration must not outlive it

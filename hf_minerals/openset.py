@@ -263,11 +263,9 @@ def split_features(predictor: Predictor, split: Any, progress: bool = True) -> t
     """(features, rejected by the input checks, model label ids) of a split with ``image``/``label`` columns."""
     from tqdm.auto import tqdm
 
-    names = split.features["label"].names
-    missing = sorted(set(names) - set(predictor.labels))
-    if missing:
-        raise ValueError(f"data set classes {missing} are not model labels {predictor.labels}")
-    to_model = np.array([predictor.labels.index(n) for n in names])
+    from .data.loading import model_ids
+
+    to_model = model_ids(split.features["label"].names, predictor.labels)
     feats, rejected, ys = [], [], []
     cfg = predictor.data_config
     for start in tqdm(range(0, len(split), predictor.batch_size), desc="open-set features", disable=not progress):
@@ -291,14 +289,18 @@ METHOD_TEXT["knn+mahalanobis"] = ("knn+mahalanobis: sum of the two distances, ea
 
 def fit_openset(predictor: Predictor, dataset: Any, fit_split: str = "train", threshold_split: str = "validation",
                 keep: float = 0.95, progress: bool = True, method: str = DEFAULT_METHOD) -> tuple[OODScorer, dict[str, Any]]:
-    """Fit the distance on ``fit_split``, the threshold on ``threshold_split`` (keeps ``keep`` of its images)."""
+    """Fit the distance on ``fit_split``, the threshold on ``threshold_split`` (keeps ``keep`` of its images).
+
+    ``dataset``: a DatasetDict, its ``save_to_disk`` folder or a Hub id (``data.loading.load_split``).
+    """
     if not 0 < keep <= 1:
         raise ValueError(f"keep must be in (0, 1], got {keep}")
-    for s in (fit_split, threshold_split):
-        if s not in dataset:
-            raise ValueError(f"the open-set score needs a '{s}' split (data set has {list(dataset)})")
-    feats, rejected, ys = split_features(predictor, dataset[fit_split], progress)
-    vfeats, vrejected, _ = split_features(predictor, dataset[threshold_split], progress)
+    from .data.loading import load_split
+
+    fit_data, _ = load_split(dataset, fit_split)
+    threshold_data, _ = load_split(dataset, threshold_split)
+    feats, rejected, ys = split_features(predictor, fit_data, progress)
+    vfeats, vrejected, _ = split_features(predictor, threshold_data, progress)
     scorer = OODScorer.fit(feats, ys, len(predictor.labels), method, scale_features=vfeats)
     vd = scorer.distance(vfeats)
     threshold = float(np.quantile(vd, keep, method="higher"))

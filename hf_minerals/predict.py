@@ -57,6 +57,12 @@ def bf16_supported() -> bool:
         return False
 
 
+def softmax(logits: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
+    """``softmax(logits / T)`` over the last axis in float32, as numpy: the ONE place probabilities come from
+    (predictor, explainer, calibration), so a calibrated temperature means the same everywhere."""
+    return torch.softmax(logits.detach().float() / temperature, dim=-1).numpy()
+
+
 def read_calibration(model_id: str | os.PathLike) -> dict[str, Any] | None:
     """``calibration.json`` of a local model folder or Hub repo, or None when it has none."""
     local = Path(str(model_id))
@@ -185,7 +191,7 @@ class Predictor:
 
     def probabilities(self, logits: torch.Tensor) -> np.ndarray:
         """Calibrated probabilities: softmax(logits / temperature)."""
-        return torch.softmax(logits.float() / self.temperature, dim=-1).numpy()
+        return softmax(logits, self.temperature)
 
     def iter_scores(self, images: Iterable[Any]) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """Yield ((n, C) calibrated probabilities, (n,) open-set scores or None) batch by batch (streams)."""
@@ -222,16 +228,21 @@ class Predictor:
         parts = list(self.iter_probabilities(images))
         return np.concatenate(parts, axis=0) if parts else np.zeros((0, len(self.labels)), np.float32)
 
-    def unknown_reason(self, best: float, ood_score: float | None) -> str:
-        """Why a row is answered ``unknown`` ('' when it is not): open-set score first, then confidence."""
+    def unknown_reason(self, best: float, ood_score: float | None, unknown_threshold: float | None = None) -> str:
+        """Why a row is answered ``unknown`` ('' when it is not): open-set score first, then confidence
+        (``unknown_threshold``, else the predictor's own)."""
         if ood_score is not None and self.ood_threshold is not None and ood_score > self.ood_threshold:
             return "featureless or noise-like image" if np.isinf(ood_score) else "not like a known mineral"
-        if self.unknown_threshold is not None and best < self.unknown_threshold:
+        threshold = self.unknown_threshold if unknown_threshold is None else unknown_threshold
+        if threshold is not None and best < threshold:
             return "low confidence"
         return ""
 
-    def decide(self, probs: np.ndarray, top_k: int = 3, ood_scores: np.ndarray | None = None) -> list[Prediction]:
-        """Turn probability rows (and open-set scores) into labelled predictions, applying both thresholds."""
+    def decide(self, probs: np.ndarray, top_k: int = 3, unknown_threshold: float | None = None,
+               ood_scores: np.ndarray | None = None) -> list[Prediction]:
+        """Turn probability rows (and open-set scores) into labelled predictions, applying both thresholds:
+        the confidence one is this call's ``unknown_threshold`` (a Space request's) or, when None, the
+        predictor's own; without ``ood_scores`` only the confidence rule applies."""
         out = []
         k = max(1, min(top_k, probs.shape[1]))
         for i, row in enumerate(probs):
@@ -239,7 +250,7 @@ class Predictor:
             top = [{"label": self.labels[j], "score": float(row[j])} for j in order]
             best = float(row[order[0]])
             ood = None if ood_scores is None else float(ood_scores[i])
-            reason = self.unknown_reason(best, ood)
+            reason = self.unknown_reason(best, ood, unknown_threshold)
             label = UNKNOWN if reason else self.labels[order[0]]
             out.append(Prediction(label=label, score=best, top_k=top, ood_score=ood, unknown_reason=reason))
         return out

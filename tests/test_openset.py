@@ -156,7 +156,7 @@ def test_decide_reasons(trained):
 def test_mapper_blank_and_noise_tiles_are_not_minerals(trained):
     """A section whose bright half is a blank field and a quarter noise: no tile there may be a mineral."""
     from hf_minerals.mapping import map_section
-    from hf_minerals.mapping.core import STATUS_MINERAL
+    from hf_minerals.mapping.tiler import STATUS_MINERAL
 
     folder, _, _ = trained
     pred = Predictor.from_pretrained(folder)
