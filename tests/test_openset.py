@@ -170,3 +170,26 @@ def test_mapper_blank_and_noise_tiles_are_not_minerals(trained):
     assert rows[UNKNOWN]["pixels"] >= 128 * 128  # the blank half is bright: unknown, never a mineral
     assert rows["background"]["pixels"] >= 128 * 64  # the dark quarter stays gangue/background
     assert sum(r["pixels"] for r in rows.values()) == 128 * 256
+
+
+def test_space_service_uses_the_open_set_score(trained, tmp_path):
+    """The Space's service answers 'unknown' for a black upload even at confidence threshold 0, says why,
+    keeps its JSON finite, and still answers a known mineral."""
+    from hf_minerals.service import MineralService
+
+    folder, _, ds = trained
+    service = MineralService.from_pretrained(str(folder))
+    black, known = tmp_path / "black.png", tmp_path / "known.png"
+    Image.new("RGB", (96, 96)).save(black)
+    images = [im.convert("RGB") for im in ds["validation"]["image"]]
+    scores = service.predictor.predict_scores(images)[1]
+    images[int(np.argsort(scores)[len(scores) // 2])].save(known)
+    out = service.predict(str(black), 0.0)
+    assert out["unknown"] and out["unknown_reason"] == "featureless or noise-like image" and out["ood_score"] is None
+    assert "not a photomicrograph" in service.verdict(out)
+    json.dumps(out, allow_nan=False)
+    answer = service.predict(str(known), 0.0)
+    assert not answer["unknown"] and answer["label"] in PAPER_MINERALS and answer["ood_score"] is not None
+    _, _, verdict, details, state = service.explain(str(black), "gradcam", 0.5, 0.0)
+    assert details["unknown"] and state["ood"] == np.inf
+    assert service.redecide(state, 0.0)[1]["unknown_reason"] == "featureless or noise-like image"
