@@ -1,6 +1,6 @@
 """Open set: does ``unknown`` catch what is not a known mineral? AUROCs with 95 % bootstrap CIs.
 
-``python scripts/benchmark.py openset [--quick] [--model DIR] [--n 100] [--bootstrap 1000]``
+``python scripts/benchmark.py openset [--quick] [--model DIR --dataset DIR] [--n 100] [--bootstrap 1000]``
 
 Model: ``--model`` (with ``--dataset``), else the quickstart model, else one trained here by the quickstart
 recipe with fewer scenes (like the map benchmark). Calibration (temperature, confidence threshold) and
@@ -15,10 +15,10 @@ neighbours in some training scenes).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from ..calibration import calibrate_logits, dataset_logits
 from ..minerals import EXTRA_MINERALS
 from ..openset import METHODS, OODScorer, fit_openset, split_features
 from ..predict import Predictor
+from .common import fill_quick
 
 SEED0 = 10_000
 
@@ -206,7 +207,17 @@ def method_selection(predictor: Predictor, ds: Any) -> dict[str, Any]:
 
 
 # -- run ----------------------------------------------------------------------------------------------
-def resolve(opts: argparse.Namespace, workdir: Path, quick: bool) -> tuple[Path, Path, str]:
+@dataclass
+class Arguments:
+    model: str | None = field(default=None, metadata={"help": "model folder (default: the quickstart model)"})
+    dataset: str | None = field(default=None, metadata={"help": "the model's DatasetDict (train/validation/test)"})
+    n: int | None = field(default=None, metadata={"help": "images per negative kind (default 40 quick, 100)"})
+    bootstrap: int | None = field(default=None, metadata={"help": "bootstrap resamples (default 500 quick, 1000)"})
+    keep: float = field(default=0.95, metadata={"help": "share of known validation images each threshold keeps"})
+    threads: int | None = None
+
+
+def resolve(opts: Arguments, workdir: Path, quick: bool) -> tuple[Path, Path, str]:
     from .map import resolve_model
 
     if opts.model:
@@ -219,24 +230,17 @@ def resolve(opts: argparse.Namespace, workdir: Path, quick: bool) -> tuple[Path,
     return model, dataset, how
 
 
-def run(quick: bool, args: list[str]) -> dict[str, Any]:
-    p = argparse.ArgumentParser(prog="benchmark.py openset")
-    p.add_argument("--model", default=None)
-    p.add_argument("--dataset", default=None, help="the model's DatasetDict (train/validation/test)")
-    p.add_argument("--n", type=int, default=40 if quick else 100, help="images per negative kind")
-    p.add_argument("--bootstrap", type=int, default=500 if quick else 1000)
-    p.add_argument("--keep", type=float, default=0.95, help="share of known validation images each threshold keeps")
-    p.add_argument("--threads", type=int, default=None)
-    opts = p.parse_args(args)
+def run(quick: bool, opts: Arguments) -> dict[str, Any]:
+    fill_quick(opts, quick, n=(40, 100), bootstrap=(500, 1000))
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    from datasets import load_from_disk
+    from ..data.loading import load_dataset_dict
 
     result: dict[str, Any] = {"data": "SYNTHETIC scenes and generated negatives (seeds 10000+)"}
     with tempfile.TemporaryDirectory() as tmp:
         model, dataset, how = resolve(opts, Path(tmp), quick)
         result["model"] = how
-        ds = load_from_disk(str(dataset))
+        ds = load_dataset_dict(dataset)
         predictor = Predictor.from_pretrained(model, batch_size=64, use_calibration=False)
         logits, labels = dataset_logits(predictor, ds["validation"], progress=False)
         cal = calibrate_logits(logits, labels, opts.keep)
