@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from .data.loading import load_split, model_ids
-from .openset import DEFAULT_METHOD, METHODS, OOD_FILE, fit_openset
+from .openset import DEFAULT_METHOD, METHODS, OOD_FILE
+from .openset.fit import fit_openset
 from .predict import CALIBRATION_FILE, Predictor, softmax
 
 
@@ -180,12 +181,12 @@ class CalibrateArguments:
     dataset: str = field(metadata={"help": "DatasetDict folder (save_to_disk) with a validation split"})
     split: str = "validation"
     keep: float = field(default=0.95, metadata={"help": "share of correct validation answers kept (0-1]"})
+    batch_size: int = 32
     ood_keep: float = field(default=0.95, metadata={
         "help": "share of --split images the open-set ('not a known mineral') threshold accepts (0-1]"})
     ood_fit_split: str = field(default="train", metadata={"help": "split the open-set feature distance is fitted on"})
     ood_method: str = field(default=DEFAULT_METHOD, metadata={"help": f"open-set feature distance: {', '.join(METHODS)}"})
     no_ood: bool = field(default=False, metadata={"help": "confidence threshold only, no open-set score"})
-    batch_size: int = 32
 
 
 def main(argv: list[str] | None = None) -> int:

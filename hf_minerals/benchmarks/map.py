@@ -29,7 +29,7 @@ from ..data.loading import load_split
 from ..mapping import SectionMap, map_section
 from ..mapping.tiler import STATUS_BACKGROUND, STATUS_MINERAL, STATUS_UNKNOWN
 from ..minerals import BACKGROUND_PHASES, EXTRA_MINERALS, MASK_CODES
-from ..openset import fit_openset
+from ..openset.fit import fit_openset
 from ..predict import Predictor
 from ..runtime import timeit
 from .common import fill_quick

@@ -28,7 +28,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from ..calibration import calibrate_logits, dataset_logits
 from ..minerals import EXTRA_MINERALS
-from ..openset import METHODS, OODScorer, fit_openset, split_features
+from ..openset import METHODS, OODScorer
+from ..openset.fit import fit_openset, split_features
 from ..predict import Predictor
 from .common import fill_quick
 
