@@ -183,11 +183,6 @@ class MineralService:
             "probabilities": {d["label"]: round(float(d["score"]), 6) for d in p.top_k},
         }
 
-    def _ood_score(self, image: Image.Image) -> float | None:
-        """The open-set score of one image (None without a scorer); call under the model lock."""
-        if self.predictor.ood is None:
-            return None
-        return float(self.predictor.predict_scores([image])[1][0])
 
     # -- endpoints ----------------------------------------------------------------------------
     def predict(self, upload: Any, unknown_threshold: float | None = None) -> dict[str, Any]:
@@ -213,7 +208,7 @@ class MineralService:
         t0 = time.perf_counter()
         with self._model_lock:
             result = self.explainer(method).explain([image], **options)
-            ood = self._ood_score(image)  # one plain forward pass (the attribution pass does not keep features)
+        ood = result.predictions[0].ood_score
         seconds = time.perf_counter() - t0
         heat, probs = np.asarray(result.maps[0], dtype=np.float32), np.asarray(result.probs[0])
         display = self._display(image, result.views[0])
