@@ -4,6 +4,7 @@ mapper and pipeline compatibility, on a tiny Swin trained for a few steps on SYN
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -99,7 +100,10 @@ def test_calibration_json_round_trip_and_pipeline(trained, tmp_path):
     assert ood["threshold_fitted_on"] == {"split": "validation", "n": 40} and ood["keep_share_target"] == 0.95
     pred = Predictor.from_pretrained(folder)
     assert pred.ood is not None and pred.ood_threshold == ood["threshold"] and pred.ood.method == "knn+mahalanobis"
-    # the scorer saved and loaded scores exactly like the fitted one
+    # the scorer saved (with the user's normal file permissions) and loaded scores exactly like the fitted one
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (folder / OOD_FILE).stat().st_mode & 0o777 == 0o666 & ~umask
     copy = OODScorer.load(folder / OOD_FILE)
     feats = torch.randn(4, 128)
     np.testing.assert_allclose(copy.distance(feats), pred.ood.distance(feats))

@@ -204,14 +204,14 @@ class OODScorer:
         return np.where(input_check(pixel_values, mean, std, self.flat_std), np.inf, self.distance(features))
 
     def save(self, model_dir: str | os.PathLike) -> Path:
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         path = Path(model_dir) / OOD_FILE
         meta = {"method": self.method, "format": FORMAT, "flat_std": str(self.flat_std), "scales": json.dumps(self.scales)}
         if "knn" in self.parts:
             meta["k"] = str(self.parts["knn"].k)
         tensors = {f"{n}.{k}": v.contiguous() for n, part in self.parts.items() for k, v in part.tensors().items()}
-        save_file(tensors, str(path), metadata=meta)
+        path.write_bytes(save(tensors, metadata=meta))  # an ordinary write: the user's umask, not save_file's 0600
         return path
 
     @classmethod
