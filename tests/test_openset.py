@@ -197,3 +197,19 @@ def test_space_service_uses_the_open_set_score(trained, tmp_path):
     _, _, verdict, details, state = service.explain(str(black), "gradcam", 0.5, 0.0)
     assert details["unknown"] and state["ood"] == np.inf
     assert service.redecide(state, 0.0)[1]["unknown_reason"] == "featureless or noise-like image"
+
+
+def test_open_set_score_loads_from_the_hub(trained, hub_server):
+    """A Hub repo holding calibration.json + openset.safetensors gives the same scores as the local folder."""
+    from huggingface_hub import HfApi
+
+    folder, _, _ = trained
+    api = HfApi()
+    api.create_repo("tester/openset-minerals", exist_ok=True)
+    api.upload_folder(folder_path=str(folder), repo_id="tester/openset-minerals")
+    remote, local = Predictor.from_pretrained("tester/openset-minerals"), Predictor.from_pretrained(folder)
+    assert remote.ood is not None and remote.ood_threshold == local.ood_threshold
+    images = [im.convert("RGB") for im in trained[2]["validation"]["image"][:4]]
+    remote_scores = remote.predict_scores(images)[1]
+    assert np.isfinite(remote_scores).all()
+    np.testing.assert_allclose(remote_scores, local.predict_scores(images)[1])
