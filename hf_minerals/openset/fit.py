@@ -52,8 +52,12 @@ def fit_openset(predictor: Predictor, dataset: Any, fit_split: str = "train", th
         raise ValueError(f"keep must be in (0, 1], got {keep}")
     from ..data.loading import load_split
 
-    fit_data, _ = load_split(dataset, fit_split)
-    threshold_data, _ = load_split(dataset, threshold_split)
+    try:
+        fit_data, _ = load_split(dataset, fit_split)
+        threshold_data, _ = load_split(dataset, threshold_split)
+    except KeyError as exc:
+        raise ValueError(f"the open-set score is fitted on '{fit_split}' and thresholded on '{threshold_split}': "
+                         f"{exc.args[0]} (choose another with --ood_fit_split, or --no_ood)") from None
     feats, rejected, ys = split_features(predictor, fit_data, progress)
     vfeats, vrejected, _ = split_features(predictor, threshold_data, progress)
     scorer = OODScorer.fit(feats, ys, len(predictor.labels), method, scale_features=vfeats)
