@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from .data.loading import load_split, model_ids
+from .imageio import load_image
 from .openset import DEFAULT_METHOD, METHODS, OOD_FILE
 from .openset.fit import fit_openset
 from .predict import CALIBRATION_FILE, Predictor, softmax
@@ -110,7 +111,7 @@ def dataset_logits(predictor: Predictor, split: Any, progress: bool = True) -> t
     bs = predictor.batch_size
     for start in tqdm(range(0, len(split), bs), desc="calibration logits", disable=not progress):
         rows = split[start : start + bs]
-        out.append(predictor.logits(predictor.preprocess([im.convert("RGB") for im in rows["image"]])))
+        out.append(predictor.logits(predictor.preprocess([load_image(im) for im in rows["image"]])))
         ys.append(to_model[np.asarray(rows["label"])])
     return torch.cat(out), np.concatenate(ys)
 
@@ -126,7 +127,10 @@ def calibrate(
     its feature distance is fitted on ``ood_fit_split``.
     """
     if not Path(model_dir).is_dir():
-        raise ValueError(f"--model must be a local model folder (calibration.json is written into it): {model_dir}")
+        from .model_loader import ModelLoadError
+
+        raise ModelLoadError(("model folder not found" if not Path(model_dir).exists() else "not a model folder")
+                             + f": '{model_dir}' (--model must be a local model folder: calibration.json is written into it)")
     data, _ = load_split(dataset_dir, split)
     predictor = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False)
     logits, labels = dataset_logits(predictor, data, progress=progress)

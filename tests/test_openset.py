@@ -118,7 +118,12 @@ def test_calibration_json_round_trip_and_pipeline(trained, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(folder, broken)
     (broken / OOD_FILE).unlink()
-    with pytest.raises(FileNotFoundError, match="calibrate"):
+    from hf_minerals.model_loader import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="calibrate"):
+        Predictor.from_pretrained(broken)
+    (broken / OOD_FILE).write_bytes(b"not safetensors")
+    with pytest.raises(ModelLoadError, match="unreadable open-set file"):
         Predictor.from_pretrained(broken)
 
 

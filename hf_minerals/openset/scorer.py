@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -239,17 +240,33 @@ class OODScorer:
         return cls(parts, json.loads(meta.get("scales", "{}")), float(meta.get("flat_std", FLAT_STD)))
 
 
-def find_scorer(model_id: str | os.PathLike, calibration: dict[str, Any] | None) -> OODScorer | None:
-    """The scorer of a model folder / Hub repo whose calibration.json names one; None when it has none."""
+def find_scorer(model_id: str | os.PathLike, calibration: dict[str, Any] | None,
+                revision: str | None = None) -> OODScorer | None:
+    """The scorer of a model folder / Hub repo whose calibration.json names one; None when it has none.
+
+    Same policy as ``model_loader.read_calibration``: a named score that is missing or unreadable is an
+    error for a local folder, and a loud warning (no open-set score) for a Hub model.
+    """
+    from ..model_loader import CalibrationWarning, ModelLoadError
+
     if not calibration or not calibration.get("ood"):
         return None
-    local = Path(str(model_id))
+    local = Path(str(model_id)).expanduser()
     if local.is_dir():
         path = local / OOD_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"calibration.json names an open-set score but {path} is missing: "
-                                    "run `hf-minerals calibrate` again")
-        return OODScorer.load(path)
+            raise ModelLoadError(f"calibration.json names an open-set score but '{path}' is missing: "
+                                 "run `hf-minerals calibrate` again")
+        try:
+            return OODScorer.load(path)
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from exc
     from huggingface_hub import hf_hub_download
 
-    return OODScorer.load(hf_hub_download(str(model_id), OOD_FILE))
+    try:
+        return OODScorer.load(hf_hub_download(str(model_id), OOD_FILE, revision=revision))
+    except Exception as exc:  # noqa: BLE001 - offline, missing or corrupt: say it loudly, answer without it
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        warnings.warn(f"{OOD_FILE} of '{model_id}' could not be read: {why}. Answers have NO open-set score "
+                      "(only the confidence threshold says 'unknown').", CalibrationWarning, stacklevel=2)
+        return None
