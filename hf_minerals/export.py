@@ -123,7 +123,8 @@ class OnnxPredictor(Predictor):
         self.unknown_threshold = unknown_threshold if unknown_threshold is not None else (calib or {}).get("unknown_threshold")
         self.batch_size, self.bf16, self.channels_last = batch_size, False, False
         self.device = torch.device("cpu")
-        self.model = None  # no torch model: attribution needs the torch Predictor
+        self.model = None  # no torch model: attribution and the open-set score need the torch Predictor
+        self.ood, self.ood_threshold, self.provenance = None, None, {"onnx": str(path)}
         self.id2label = {int(k): v for k, v in self.config.id2label.items()}
         self.labels = [self.id2label[i] for i in range(len(self.id2label))]
         self.backend = f"onnxruntime ({path.name})"

@@ -61,5 +61,19 @@ class LockedPredictor:
                 outs.append(self._predictor.logits(chunk))
         return torch.cat(outs) if outs else self._predictor.logits(pixel_values)
 
+    def forward(self, pixel_values: Any) -> tuple[Any, Any]:
+        """Logits and pooled features (the open-set score's input), the model taken per batch."""
+        import torch
+
+        logits, feats = [], []
+        for chunk in pixel_values.split(self.batch_size):
+            with self._lock:
+                lg, ft = self._predictor.forward(chunk)
+            logits.append(lg)
+            feats.append(ft)
+        if not logits:
+            return self._predictor.forward(pixel_values)
+        return torch.cat(logits), torch.cat(feats)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._predictor, name)
