@@ -54,7 +54,8 @@ def map_many(args: Any, images: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     jobs = section_dirs(images, out)
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
-                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold)
+                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold,
+                                          ood_threshold=args.ood_threshold)
 
     def work(job: tuple[str, Path]) -> None:
         image, folder = job
