@@ -158,3 +158,27 @@ def test_cli_writes_pixel_outputs(tiny_model_factory, tmp_path):
     grains = json.loads((tmp_path / "out" / "grains.json").read_text())
     assert grains["unit"] == "um" and "contact_matrix" in grains
     assert np.asarray(Image.open(tmp_path / "out" / "phase_labels.png")).shape == (300, 400)
+
+
+def test_tile_follows_the_training_scale(tiny_model_factory, tmp_path):
+    import shutil
+
+    from hf_minerals.mapping.scale import choose_tile
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_factory("resnet"), folder)
+    assert choose_tile(None, folder, 0.5) == (224, "default (no inference.json in the model folder)")
+    (folder / "inference.json").write_text(json.dumps({"um_per_px": 2.0, "image_side_px": 96}))
+    tile, why = choose_tile(None, folder, 1.5)
+    assert tile == 128 and "training scale" in why  # 96 px x 2 um = 192 um = 128 px at 1.5 um/px
+    assert choose_tile(None, folder, None)[0] == 224 and choose_tile(300, folder, 1.5) == (300, "given")
+    img, _ = painted_section(300, 400)
+    from PIL import Image
+
+    from hf_minerals.cli import main as cli_main
+
+    Image.fromarray(img).save(tmp_path / "synthetic_s.png")
+    cli_main(["map", "--model", str(folder), "--image", str(tmp_path / "synthetic_s.png"), "--um_per_px", "1.5",
+              "--output_dir", str(tmp_path / "out"), "--no_progress"])
+    rec = json.loads((tmp_path / "out" / "pixel_abundance.json").read_text())
+    assert rec["tile"] == 128 and "training scale" in rec["tile_choice"]

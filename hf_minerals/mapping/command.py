@@ -34,7 +34,9 @@ class MapArguments:
         "help": "many sections: each mapped into OUTPUT_DIR/<name>/, summary in OUTPUT_DIR/sections.csv; split over "
                 "processes under `accelerate launch`; sections already mapped are skipped"})
     images_from: str | None = field(default=None, metadata={"help": "a text file with one section path per line"})
-    tile: int = field(default=224, metadata={"help": "tile side in image px"})
+    tile: int | None = field(default=None, metadata={
+        "help": "tile side in image px (default: the model's training scale when inference.json and --um_per_px "
+                "give both pixel sizes, else 224)"})
     stride: int | None = field(default=None, metadata={
         "help": "tile step in px (default: tile / 2 with --abundance pixel, = tile with tile; must be <= tile)"})
     abundance: str = field(default="pixel", metadata={
@@ -89,9 +91,13 @@ def map_one(args: MapArguments, predictor: Predictor, image: str, output_dir: st
     """Map one section (``src``: already open, else opened here) into ``output_dir`` with the options in
     ``args``; returns ({name: path}, summary text)."""
     from ..cli_args import save_args
+    from .scale import choose_tile
 
+    tile, tile_why = choose_tile(args.tile, args.model, args.um_per_px)
+    args = dataclasses.replace(args, tile=tile)
     synthetic = args.synthetic or "synthetic" in image.lower()
-    meta = {"image": image, "model": str(args.model), "synthetic": synthetic, "bf16": predictor.bf16}
+    meta = {"image": image, "model": str(args.model), "synthetic": synthetic, "bf16": predictor.bf16,
+            "tile_choice": tile_why}
     with nullcontext(src) if src is not None else open_section(image, max_pixels=args.max_pixels) as src:
         if args.abundance == "pixel":
             from .pixel_outputs import summary_text, write_pixel_outputs
