@@ -75,3 +75,27 @@ def test_fair_lock_serves_waiters_in_arrival_order():
     for t in threads:
         t.join(timeout=10)
     assert order == [0, 1, 2, 3, 4]
+
+
+def test_locked_predictor_splits_batches_and_matches(tiny_model_factory):
+    import torch
+
+    from hf_minerals.fairlock import LockedPredictor
+
+    predictor = Predictor.from_pretrained(tiny_model_factory("resnet"), batch_size=16, bf16=False)
+    lock = FairLock()
+    calls = []
+    real = predictor.logits
+
+    def counting(pixel_values):
+        calls.append((len(pixel_values), lock._held))
+        return real(pixel_values)
+
+    predictor.logits = counting
+    locked = LockedPredictor(predictor, lock, batch_size=3)
+    x = predictor.preprocess([np.zeros((64, 64, 3), np.uint8) + i for i in range(7)])
+    out = locked.logits(x)
+    assert [n for n, _ in calls] == [3, 3, 1] and all(held for _, held in calls)  # one lock hold per batch
+    predictor.logits = real
+    torch.testing.assert_close(out, real(x))
+    assert locked.labels == predictor.labels  # everything else is the predictor's
