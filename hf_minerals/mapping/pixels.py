@@ -6,26 +6,36 @@ Why: giving every ore pixel of a tile to the tile's answer under-counts inclusio
 1. **Ore pixels** by a per-image threshold on illumination-flattened luma (:mod:`.ore`).
 2. **Tiles** overlap (default stride = tile / 2) and are classified by the one ``Predictor``
    (:func:`.core.map_section`, unchanged).
-3. **Prior per pixel**: the class probabilities of every tile covering a pixel, averaged with a
+3. **Prior per cell**: the class probabilities of every tile covering a pixel, averaged with a
    tapered window (tile centres count more than edges), on a grid of ``prior_px`` cells. Tiles under
    the unknown threshold vote for ``unknown``.
-4. **Colour per pixel**: each mineral's reflected colour (illumination-flattened RGB; robust median and
-   MAD) is learnt *from this section*, from ore pixels whose prior is confident (>= 0.8). A pixel's
-   phase is ``argmax log prior + log p(colour | phase)``; the colour likelihood is a Gaussian mixed with
-   5 % of a flat density, so edge pixels and odd colours fall back to the prior. Minerals never seen
-   confidently get the flat density (their pixels are decided by the prior alone).
-5. **Counts** per block of ``block_px`` (area % with a 95 % interval: bootstrap over blocks - the
+4. **Colour per cell**: one pass over the image (in a worker thread while the model runs, for an
+   in-memory image) counts the ore pixels of every ``colour_cell`` x ``colour_cell`` cell and averages
+   their illumination-flattened RGB (integer sums; 4x4 cells: 4-fold less sensor noise than a pixel, so
+   pyrite and arsenopyrite separate, and the colour model runs on 1/16 of the pixels). Each mineral's
+   colour (mean, full covariance) is learnt *from this section*: seeded on cells whose prior is confident
+   (>= 0.8), refined by EM (responsibility = tempered prior x colour likelihood). A cell's phase is
+   ``argmax PRIOR_WEIGHT log prior + log p(colour | phase)``; the colour likelihood is a Gaussian mixed
+   with 5 % of a flat density, so odd colours fall back to the prior.
+5. **Pixels on boundaries**: a cell next to a cell of another phase whose green/blue spread is above
+   noise holds two phases (a grain edge, an inclusion a few px across); its ore pixels are decided one by
+   one, among the phases of the 3 x 3 cell neighbourhood, by their own colour (cell model widened by the
+   measured pixel noise). Every other ore pixel takes its cell's phase; gangue pixels stay gangue (the
+   ore mask is per pixel), so the label image is pixel-true.
+6. **Counts** per block of ``block_px`` (area % with a 95 % interval: bootstrap over blocks - the
    spread from where the grains happen to lie, not the classifier's error) and, when the image is at
    most ``label_max_pixels``, the full-resolution label image for grain statistics (:mod:`.grains`).
 
-Memory: the prior grid (image / prior_px² x classes floats), one band of rows, and the optional
-uint8 label image. The image is read three times (threshold sample, tiles, pixels), never decoded twice:
-a PIL-decoded image is held as an array; ``.npy``/TIFF sources re-read their rows.
+Memory: the prior grid (image / prior_px² x classes floats), the cell grid (image / colour_cell² x
+~20 bytes), one band of rows, and (under ``label_max_pixels``) the ore mask and the uint8 label image.
+The image is never decoded twice: a PIL-decoded image is held as an array; ``.npy``/TIFF sources re-read
+their rows (threshold sample, tiles, cells, boundary cells).
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,9 +57,10 @@ PRIOR_FLOOR = 1e-3  # colour can overturn a prior down to this
 PRIOR_WEIGHT = 0.2
 SIGMA_FLOOR = 4.0  # smallest colour spread per channel (sensor noise, JPEG)
 MIN_COLOUR_SAMPLES = 200
-EM_SAMPLES = 30_000
+EM_SAMPLES = 10_000
 INLIER_D2 = 11.34  # chi-square, 3 degrees of freedom, 99 %
-EDGE_Z = 3.0  # a pixel further than this many noise units from its window mean keeps its own colour  # ore pixels sampled to refine the colour models
+#: a boundary cell is decided pixel by pixel when its colour spread exceeds this multiple of the typical one
+SPREAD_FACTOR = 2.0  # chosen on SYNTHETIC dev sections 300-301 (1.2-3.0; 2.0 keeps accuracy, refines fewer cells)
 
 
 @dataclass
@@ -73,114 +84,36 @@ def taper(n: int) -> np.ndarray:
     return (1.0 - 0.9 * np.abs(2 * u - 1)).astype(np.float32)
 
 
-def prior_grid(m: SectionMap, cell: int) -> np.ndarray:
-    """(gh, gw, C + 1) averaged tile probabilities per ``cell`` px (last column: unknown); NaN where no
-    classified tile covers the cell."""
-    gh, gw = -(-m.height // cell), -(-m.width // cell)
-    c = len(m.labels)
-    acc = np.zeros((gh, gw, c + 1), np.float32)
-    wsum = np.zeros((gh, gw), np.float32)
-    for (x0, y0, x1, y1), status, p in zip(m.grid.boxes(), m.status, m.probs):
-        if status not in (STATUS_MINERAL, STATUS_UNKNOWN):
-            continue
-        gx0, gy0 = x0 // cell, y0 // cell
-        gx1, gy1 = -(-x1 // cell), -(-y1 // cell)
-        w = taper(gy1 - gy0)[:, None] * taper(gx1 - gx0)[None, :]
-        vec = np.zeros(c + 1, np.float32)
-        if status == STATUS_UNKNOWN:
-            vec[c] = 1.0
-        else:
-            vec[:c] = p
-        acc[gy0:gy1, gx0:gx1] += w[:, :, None] * vec
-        wsum[gy0:gy1, gx0:gx1] += w
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return acc / wsum[:, :, None]
-
-
-def box_sum(a: np.ndarray, r: int) -> np.ndarray:
-    """Sum over a (2r+1) x (2r+1) window along the first two axes (zero outside), via cumulative sums."""
-    for axis in (0, 1):
-        c = np.cumsum(a, axis=axis, dtype=np.float32)
-        n = a.shape[axis]
-        lo_idx = np.arange(n) - r - 1
-        hi = np.take(c, np.minimum(np.arange(n) + r, n - 1), axis=axis)
-        lo = np.take(c, np.maximum(lo_idx, 0), axis=axis)
-        shape = [1] * a.ndim
-        shape[axis] = n
-        a = hi - lo * (lo_idx >= 0).reshape(shape)
+def _tile_weights(starts: np.ndarray, tile: int, cell: int, n_cells: int) -> np.ndarray:
+    """(n_cells, len(starts)) taper weight of each tile (row or column) on each cell along one axis."""
+    a = np.zeros((n_cells, len(starts)), np.float32)
+    for i, s in enumerate(starts):
+        g0, g1 = int(s) // cell, -(-(int(s) + tile) // cell)
+        a[g0:g1, i] = taper(g1 - g0)
     return a
 
 
-def ore_colours(src: SectionSource, ore: OreThreshold, y0: int, y1: int, radius: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows ``y0:y1``: (rgb uint8, ore mask, colour) where colour is the illumination-flattened RGB
-    averaged over the ore pixels of a (2r+1)² window (normalised convolution: gangue never mixes in;
-    sensor noise drops ~(2r+1)-fold, so minerals of close colour - pyrite, arsenopyrite - separate)."""
-    a, b = max(0, y0 - radius), min(src.height, y1 + radius)
-    rgb = src.read_rows(a, b)
-    ys, xs = np.arange(a, b), np.arange(src.width)
-    mask = ore.mask_at(rgb, ys, xs)
-    flat = rgb.astype(np.float32) * ore.gain_at(ys, xs)[:, :, None]
-    if radius and mask.any():
-        num = box_sum(flat * mask[:, :, None], radius)
-        den = box_sum(mask.astype(np.float32), radius)
-        smooth = num / np.maximum(den, 1.0)[:, :, None]
-        # edge-aware: where a pixel differs from its window by more than noise (a grain edge, an inclusion
-        # a few px across), it keeps its own colour instead of a blend of two minerals
-        diff = np.abs(smooth - flat)
-        dev = np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2])
-        noise = 1.4826 * float(np.median(dev[mask][::7])) + 1.0  # a subsample is plenty for a median
-        flat = np.where((dev <= EDGE_Z * noise)[:, :, None], smooth, flat)
-    k0, k1 = y0 - a, y0 - a + (y1 - y0)
-    return rgb[k0:k1], mask[k0:k1], flat[k0:k1]
-
-
-def learn_colours(src: SectionSource, ore: OreThreshold, prior: np.ndarray, cell: int, n_known: int,
-                  radius: int, band: int = 128, step: int = 2, budget: int = 2_000_000
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per known class: centre and covariance of flattened colour over confidently-predicted ore pixels
-    (every ``step``-th row and column of evenly spread bands covering about ``budget`` pixels).
-    Returns (centre (C, 3), covariance (C, 3, 3); inf without a model, samples (C,))."""
-    chunks: list[list[np.ndarray]] = [[] for _ in range(n_known)]
-    all_x: list[np.ndarray] = []
-    all_p: list[np.ndarray] = []
-    xs = np.arange(0, src.width, step)
-    every = max(1, src.width * src.height // budget)  # use one band in ``every``
-    for y0 in range(0, src.height, band * every):
-        y1 = min(src.height, y0 + band)
-        ys = np.arange(y0, y1, step)
-        _, mask, flat = ore_colours(src, ore, y0, y1, radius)
-        mask, flat = mask[::step, ::step], flat[::step, ::step][mask[::step, ::step]]
-        if not mask.any():
-            continue
-        pr = prior[(ys // cell)[:, None], (xs // cell)[None, :]][mask]
-        all_x.append(flat)
-        all_p.append(pr)
-        best = np.nan_to_num(pr, nan=0.0).argmax(1)
-        conf = np.take_along_axis(np.nan_to_num(pr, nan=0.0), best[:, None], 1)[:, 0] >= CONFIDENT
-        for k in range(n_known):
-            sel = conf & (best == k)
-            if sel.any():
-                chunks[k].append(flat[sel])
-    mean = np.zeros((n_known, 3), np.float32)
-    sigma = np.full((n_known, 3, 3), np.inf, np.float32)
-    samples = np.zeros(n_known, np.int64)
-    for k, parts in enumerate(chunks):
-        if not parts:
-            continue
-        x = np.concatenate(parts)
-        samples[k] = len(x)
-        if len(x) >= MIN_COLOUR_SAMPLES:
-            mean[k], sigma[k] = dominant_mode(x)
-    if all_x:
-        x, p = np.concatenate(all_x), np.concatenate(all_p)
-        keep = ~np.isnan(p[:, 0])
-        x, p = x[keep], p[keep, :n_known]
-        if len(x) > EM_SAMPLES:
-            pick = np.random.default_rng(0).choice(len(x), EM_SAMPLES, replace=False)
-            x, p = x[pick], p[pick]
-        mean, sigma = refine_em(x, p, mean, sigma)
-    return mean, sigma, samples
+def prior_grid(m: SectionMap, cell: int) -> np.ndarray:
+    """(gh, gw, C + 1) averaged tile probabilities per ``cell`` px (last column: unknown); NaN where no
+    classified tile covers the cell. The tile weight is separable (row taper x column taper) and tiles sit
+    on a grid, so the weighted sum over tiles is two small matrix products, not a loop over tiles."""
+    gh, gw = -(-m.height // cell), -(-m.width // cell)
+    c = len(m.labels)
+    rows, cols = m.grid.shape
+    status = m.status.reshape(rows, cols)
+    vec = np.zeros((rows, cols, c + 1), np.float32)
+    mineral = status == STATUS_MINERAL
+    vec[mineral, :c] = m.probs.reshape(rows, cols, c)[mineral]
+    vec[status == STATUS_UNKNOWN, c] = 1.0
+    used = np.isin(status, (STATUS_MINERAL, STATUS_UNKNOWN)).astype(np.float32)
+    ay = _tile_weights(m.grid.ys.starts, m.grid.tile, cell, gh)
+    ax = _tile_weights(m.grid.xs.starts, m.grid.tile, cell, gw)
+    acc = np.einsum("yr,rck,xc->yxk", ay, vec, ax, optimize=True)
+    wsum = ay @ used @ ax.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = acc / wsum[:, :, None]
+    out[wsum <= 0] = np.nan
+    return out.astype(np.float32)
 
 
 def mahalanobis2(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
@@ -246,30 +179,234 @@ def colour_loglik(flat: np.ndarray, mean: np.ndarray, cov: np.ndarray, d2: np.nd
     """(n, C) log p(colour | class): Gaussian mixed with a flat density; flat only for classes without a model.
     ``d2``: :func:`mahalanobis2` of the same arguments, if already computed."""
     d2 = mahalanobis2(flat, mean, cov) if d2 is None else d2
-    out = np.full((len(flat), len(mean)), LOG_FLAT + np.log(OUTLIER_SHARE), np.float32)
+    flat_term = np.float32(OUTLIER_SHARE * np.exp(LOG_FLAT))
+    out = np.full((len(flat), len(mean)), np.log(flat_term), np.float32)
     for k in np.nonzero(np.isfinite(cov[:, 0, 0]))[0]:
-        g = -0.5 * d2[:, k] - 0.5 * np.log(np.linalg.det(cov[k])) - 1.5 * np.log(2 * np.pi)
-        out[:, k] = np.logaddexp(np.log1p(-OUTLIER_SHARE) + g, np.log(OUTLIER_SHARE) + LOG_FLAT)
+        # log((1 - e) N + e flat) as one exp and one log in float32 (np.logaddexp is several times slower);
+        # where exp underflows the Gaussian is ~1e-30 of the flat term, so the answer is the flat term anyway
+        c = np.float32(np.log1p(-OUTLIER_SHARE) - 0.5 * np.log(np.linalg.det(cov[k])) - 1.5 * np.log(2 * np.pi))
+        g = d2[:, k] * np.float32(-0.5)
+        g += c
+        np.exp(g, out=g)
+        g += flat_term
+        np.log(g, out=out[:, k])
     return out
 
 
-def label_pixels(mask: np.ndarray, colour: np.ndarray, ys: np.ndarray, xs: np.ndarray, prior: np.ndarray,
-                 cell: int, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """(h, w) uint8 phase codes of a band (from :func:`ore_colours`): 0 background, 1..C classes, C+1 unknown."""
+@dataclass
+class CellScan:
+    """One pass over the image, on a grid of ``f`` x ``f`` px cells: ore pixels per cell and their mean
+    illumination-flattened colour. Why cells: a cell's mean colour has ``f``-fold less sensor noise than a
+    pixel (pyrite and arsenopyrite separate), and the colour model then runs on 1/f² of the pixels."""
+
+    f: int
+    count: np.ndarray  # (gh, gw) uint16 ore pixels per cell
+    colour: np.ndarray  # (gh, gw, 3) float32 mean flattened RGB of the cell's ore pixels (0 without ore)
+    full: np.ndarray  # (gh, gw) bool: every pixel of the cell is ore (a clean colour sample)
+    gain_cell: np.ndarray  # (gh, gw) float32 illumination gain at each cell
+    spread: np.ndarray  # (gh, gw) uint8 largest max - min of green or blue over the cell's ore pixels
+    mask: np.ndarray | None  # (H, W) bool ore mask, when the label image is wanted
+
+
+def scan_cells(src: SectionSource, ore: OreThreshold, f: int, keep_mask: bool, band: int = 256) -> CellScan:
+    """Read ``src`` once in bands of rows; per ``f`` x ``f`` cell count the ore pixels and sum their RGB
+    (integer sums of the masked band, rows first, then columns: no float image is ever made)."""
+    W, H = src.width, src.height
+    band = max(f, band // f * f)
+    gh, gw = -(-H // f), -(-W // f)
+    cols = np.arange(0, W, f)
+    count = np.zeros((gh, gw), np.uint16)
+    sums = np.zeros((gh, gw, 3), np.float32)
+    spread = np.zeros((gh, gw), np.uint8)
+    mask_all = np.zeros((H, W), bool) if keep_mask else None
+    xs = np.arange(W)
+    for y0 in range(0, H, band):
+        y1 = min(H, y0 + band)
+        rgb = src.read_rows(y0, y1)
+        mask = ore.mask_at(rgb, np.arange(y0, y1), xs)
+        if mask_all is not None:
+            mask_all[y0:y1] = mask
+        masked = rgb * mask[:, :, None]
+        m8 = mask.view(np.uint8)
+        h = y1 - y0
+        if h % f:  # the last band: pad to whole cells (zeros count nothing)
+            pad = f - h % f
+            masked = np.pad(masked, ((0, pad), (0, 0), (0, 0)))
+            m8 = np.pad(m8, ((0, pad), (0, 0)))
+        gb = rgb[:, :, 1:]  # green and blue: where the ore minerals' colours differ most
+        hi = np.where(mask[:, :, None], gb, np.uint8(0))
+        lo = np.where(mask[:, :, None], gb, np.uint8(255))
+        if h % f:
+            hi = np.pad(hi, ((0, pad), (0, 0), (0, 0)))
+            lo = np.pad(lo, ((0, pad), (0, 0), (0, 0)), constant_values=255)
+        top = np.maximum.reduceat(hi.reshape(-1, f, W, 2).max(1), cols, axis=1)
+        bottom = np.minimum.reduceat(lo.reshape(-1, f, W, 2).min(1), cols, axis=1)
+        rows = masked.reshape(-1, f, W, 3).sum(1, dtype=np.uint16)
+        spread[y0 // f : y0 // f + len(rows)] = (top.astype(np.int16) - bottom).clip(0).max(2).astype(np.uint8)
+        g0 = y0 // f
+        sums[g0 : g0 + len(rows)] = np.add.reduceat(rows, cols, axis=1)
+        count[g0 : g0 + len(rows)] = np.add.reduceat(m8.reshape(-1, f, W).sum(1, dtype=np.uint16), cols, axis=1)
+    cy = np.minimum(np.arange(gh) * f + f // 2, H - 1)
+    cx = np.minimum(np.arange(gw) * f + f // 2, W - 1)
+    gain = ore.gain_at(cy, cx)
+    colour = sums / np.maximum(count, 1)[:, :, None]
+    colour *= gain[:, :, None]
+    size_y = np.minimum(f, H - np.arange(gh) * f)
+    size_x = np.minimum(f, W - np.arange(gw) * f)
+    full = count == (size_y[:, None] * size_x[None, :])
+    return CellScan(f, count, colour, full, gain, spread, mask_all)
+
+
+def cell_prior(prior: np.ndarray, cell: int, f: int, shape: tuple[int, int], H: int, W: int) -> np.ndarray:
+    """(gh, gw, C + 1) tile prior at the centre of every ``f``-px cell (from the ``cell``-px prior grid)."""
+    gh, gw = shape
+    py = np.minimum(np.minimum(np.arange(gh) * f + f // 2, H - 1) // cell, prior.shape[0] - 1)
+    px = np.minimum(np.minimum(np.arange(gw) * f + f // 2, W - 1) // cell, prior.shape[1] - 1)
+    return prior[py[:, None], px[None, :]]
+
+
+def learn_colours(x: np.ndarray, p: np.ndarray, n_known: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per known class: centre and covariance of flattened colour (``x`` (n, 3): clean cell colours, ``p``
+    (n, C + 1): their tile prior), seeded on confidently-predicted cells and refined by :func:`refine_em`.
+    Returns (centre (C, 3), covariance (C, 3, 3); inf without a model, samples (C,))."""
+    keep = ~np.isnan(p[:, 0])
+    x, p = x[keep], p[keep, :n_known]
+    mean = np.zeros((n_known, 3), np.float32)
+    sigma = np.full((n_known, 3, 3), np.inf, np.float32)
+    samples = np.zeros(n_known, np.int64)
+    if not len(x):
+        return mean, sigma, samples
+    best = p.argmax(1)
+    conf = p[np.arange(len(p)), best] >= CONFIDENT
+    for k in range(n_known):
+        sel = x[conf & (best == k)]
+        samples[k] = len(sel)
+        if len(sel) >= MIN_COLOUR_SAMPLES:
+            if len(sel) > EM_SAMPLES:
+                sel = sel[np.random.default_rng(seed + k).choice(len(sel), EM_SAMPLES, replace=False)]
+            mean[k], sigma[k] = dominant_mode(sel)
+    if len(x) > EM_SAMPLES:
+        pick = np.random.default_rng(seed).choice(len(x), EM_SAMPLES, replace=False)
+        x, p = x[pick], p[pick]
+    mean, sigma = refine_em(x, p, mean, sigma)
+    return mean, sigma, samples
+
+
+def phase_scores(colour: np.ndarray, pr: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """(n, C + 1) log prior x PRIOR_WEIGHT + log p(colour | phase); the last column is ``unknown`` (as likely
+    as any odd colour). Rows without a tile prior (ore in tiles too poor to classify): colour alone decides."""
     n_known = len(mean)
-    out = np.zeros(mask.shape, np.uint8)
-    if not mask.any():
-        return out
-    gy, gx = np.nonzero(mask)
-    pr = prior[(ys[gy] // cell), (xs[gx] // cell)]  # (n, C + 1)
+    pr = pr.copy()
     uncovered = np.isnan(pr[:, 0])
-    if uncovered.any():  # ore in tiles too poor to classify: colour alone decides among the known classes
+    if uncovered.any():
         pr[uncovered] = np.r_[np.full(n_known, 1.0 / n_known, np.float32), 0.0]
-    flat = colour[gy, gx]
     score = PRIOR_WEIGHT * np.log(np.maximum(pr, PRIOR_FLOOR))
-    score[:, :n_known] += colour_loglik(flat, mean, cov)
-    score[:, n_known] += LOG_FLAT + np.log(OUTLIER_SHARE)  # unknown: as likely as any odd colour
-    out[gy, gx] = score.argmax(1).astype(np.uint8) + 1
+    score[:, :n_known] += colour_loglik(colour, mean, cov)
+    score[:, n_known] += LOG_FLAT + np.log(OUTLIER_SHARE)
+    return score
+
+
+def boundary_cells(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(bool (gh, gw): ore cells with a differently-labelled ore cell among their 4 neighbours,
+    uint32 (gh, gw): bit set of the phase codes in each cell's 3 x 3 neighbourhood)."""
+    p = np.pad(lab, 1)
+    gh, gw = lab.shape
+    bits = np.zeros(lab.shape, np.uint32)
+    edge = np.zeros(lab.shape, bool)
+    for dy in range(3):
+        for dx in range(3):
+            nb = p[dy : dy + gh, dx : dx + gw]
+            bits |= np.where(nb > 0, np.left_shift(np.uint32(1), nb.astype(np.uint32)), np.uint32(0)).astype(np.uint32)
+            if (dy - 1) * (dx - 1) == 0:  # a boundary: a 4-neighbour of another phase
+                edge |= (nb > 0) & (nb != lab)
+    return edge & (lab > 0), bits
+
+
+def refine_boundaries(src: SectionSource, ore: OreThreshold, scan: CellScan, lab: np.ndarray, prior_c: np.ndarray,
+                      mean: np.ndarray, cov_cell: np.ndarray, cov_px: np.ndarray, labels: np.ndarray,
+                      band: int = 256) -> None:
+    """Pixels of cells on a boundary between two phases get their own phase (in place in ``labels``), chosen
+    among the phases of the 3 x 3 cell neighbourhood by the pixel's own colour (model ``cov_px``: cell
+    spread + pixel noise) and the cell's prior. Inside a phase, cells are uniform and stay as they are."""
+    f = scan.f
+    edge, bits = boundary_cells(lab)
+    # a boundary cell holding one phase (the boundary runs along its side) has the spread of sensor noise;
+    # one holding two phases spreads more: only those are decided pixel by pixel
+    interior = scan.full & (lab > 0) & ~edge
+    noise = float(np.median(scan.spread[interior])) if interior.any() else 0.0
+    edge &= scan.spread > SPREAD_FACTOR * noise
+    if not edge.any():
+        return
+    W, H = src.width, src.height
+    band = max(f, band // f * f)
+    codes = np.arange(1, len(mean) + 2, dtype=np.uint32)
+    for y0 in range(0, H, band):
+        y1 = min(H, y0 + band)
+        gy, gx = np.nonzero(edge[y0 // f : -(-y1 // f)])
+        if not len(gy):
+            continue
+        gy = gy + y0 // f
+        rgb = src.read_rows(y0, y1)
+        oy, ox = np.mgrid[:f, :f]
+        py = (gy[:, None] * f + oy.ravel()[None, :]).ravel()
+        px = (gx[:, None] * f + ox.ravel()[None, :]).ravel()
+        cell_i = np.repeat(np.arange(len(gy)), f * f)
+        inside = (py < y1) & (px < W)
+        py, px, cell_i = py[inside], px[inside], cell_i[inside]
+        ore_px = scan.mask[py, px]
+        py, px, cell_i = py[ore_px], px[ore_px], cell_i[ore_px]
+        if not len(py):
+            continue
+        gain = ore.gain[np.minimum(py // ore.block, ore.gain.shape[0] - 1), np.minimum(px // ore.block, ore.gain.shape[1] - 1)]
+        colour = rgb[py - y0, px].astype(np.float32) * gain[:, None]
+        score = phase_scores(colour, prior_c[gy[cell_i], gx[cell_i]], mean, cov_px)
+        allowed = (bits[gy[cell_i], gx[cell_i]][:, None] >> codes[None, :]) & 1
+        score[allowed == 0] = -np.inf
+        labels[py, px] = score.argmax(1).astype(np.uint8) + 1
+
+
+def pixel_noise(src: SectionSource, scan: CellScan, lab: np.ndarray, n: int = 2000, seed: int = 0) -> np.ndarray:
+    """(3, 3) covariance of single ore pixels about their cell's mean colour (sensor noise + JPEG + texture),
+    from ``n`` interior cells: a pixel's colour model is the cell model widened by this."""
+    f = scan.f
+    edge, _ = boundary_cells(lab)
+    gy, gx = np.nonzero(scan.full & (lab > 0) & ~edge)
+    if len(gy) < 10 or f == 1:
+        return np.zeros((3, 3), np.float32)
+    pick = np.random.default_rng(seed).choice(len(gy), min(n, len(gy)), replace=False)
+    gy, gx = np.sort(gy[pick]), gx[np.argsort(gy[pick], kind="stable")]
+    devs = []
+    for y in np.unique(gy):
+        rows = src.read_rows(int(y) * f, int(y) * f + f).astype(np.float32)
+        for x in gx[gy == y]:
+            block = rows[:, x * f : x * f + f].reshape(-1, 3) * scan.gain_cell[y, x]
+            devs.append(block - block.mean(0))
+    d = np.concatenate(devs)
+    return (d.T @ d / max(len(d) - len(devs), 1)).astype(np.float32)
+
+
+def cell_block_counts(scan: CellScan, lab: np.ndarray, labels: np.ndarray | None, n_phases: int, block_px: int,
+                      W: int, H: int) -> np.ndarray:
+    """(n_blocks, n_phases) pixels per phase and ``block_px`` block: from the label image when there is one
+    (exact), else from the cells (a cell's ore pixels all take its phase). Column 0 (background) = the rest."""
+    bw, bh = -(-W // block_px), -(-H // block_px)
+    if labels is not None:
+        out = np.zeros((bh * bw, n_phases), np.int64)
+        bx = np.arange(W) // block_px
+        for y0 in range(0, H, block_px):
+            y1 = min(H, y0 + block_px)
+            idx = (bx[None, :] * n_phases + labels[y0:y1]).ravel()
+            out[(y0 // block_px) * bw : (y0 // block_px + 1) * bw] = np.bincount(
+                idx, minlength=bw * n_phases).reshape(bw, n_phases)
+        return out
+    f = scan.f
+    gh, gw = lab.shape
+    block = ((np.arange(gh) * f // block_px)[:, None] * bw + (np.arange(gw) * f // block_px)[None, :]).ravel()
+    out = np.bincount(block * n_phases + lab.ravel(), weights=scan.count.ravel().astype(np.float64),
+                      minlength=bh * bw * n_phases).reshape(bh * bw, n_phases).astype(np.int64)
+    ys, xs = np.arange(H) // block_px, np.arange(W) // block_px
+    area = np.outer(np.bincount(ys, minlength=bh), np.bincount(xs, minlength=bw)).ravel()
+    out[:, 0] = area - out[:, 1:].sum(1)
     return out
 
 
@@ -310,7 +447,7 @@ def map_pixels(
     min_ore_share: float = 0.005,
     prior_px: int | None = None,
     block_px: int = 256,
-    colour_radius: int = 1,
+    colour_cell: int = 4,
     label_max_pixels: int = 100_000_000,
     band: int = 512,
     canvas_max_side: int = 1600,
@@ -324,38 +461,49 @@ def map_pixels(
     t_ore = time.perf_counter() - t0
     tile_eff = min(tile, W, H)
     stride = stride or max(1, tile_eff // 2)
-    m = map_section(predictor, src, tile=tile_eff, stride=min(stride, tile_eff), min_ore_share=min_ore_share,
-                    canvas_max_side=canvas_max_side, progress=progress, ore=ore)
-    t1 = time.perf_counter()
+    f = max(1, colour_cell)
+    keep_mask = W * H <= label_max_pixels
+    # the cell scan needs only the ore threshold: an in-memory image is scanned in a worker thread while the
+    # model runs (numpy and torch release the GIL); a file-backed source is read by one thread at a time
+    overlap = isinstance(src, ArraySource)
+    pool = ThreadPoolExecutor(1) if overlap else None
+    job = pool.submit(scan_cells, src, ore, f, keep_mask, band) if pool is not None else None
+    try:
+        m = map_section(predictor, src, tile=tile_eff, stride=min(stride, tile_eff), min_ore_share=min_ore_share,
+                        canvas_max_side=canvas_max_side, progress=progress, ore=ore)
+        t1 = time.perf_counter()
+        scan = job.result() if job is not None else scan_cells(src, ore, f, keep_mask, band=band)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    t_wait = time.perf_counter() - t1
     cell = prior_px or max(4, m.grid.stride // 4)
     prior = prior_grid(m, cell)
     n_known = len(m.labels)
-    mean, sigma, samples = learn_colours(src, ore, prior, cell, n_known, colour_radius)
+    prior_c = cell_prior(prior, cell, f, scan.count.shape, H, W)
+    clean = scan.full & ~np.isnan(prior_c[:, :, 0])
+    mean, sigma, samples = learn_colours(scan.colour[clean], prior_c[clean], n_known)
     t2 = time.perf_counter()
+    has_ore = scan.count > 0
+    lab = np.zeros(scan.count.shape, np.uint8)
+    lab[has_ore] = phase_scores(scan.colour[has_ore], prior_c[has_ore], mean, sigma).argmax(1).astype(np.uint8) + 1
     phases = [BACKGROUND, *m.labels, UNKNOWN]
-    bw, bh = -(-W // block_px), -(-H // block_px)
-    block_counts = np.zeros((bh * bw, len(phases)), np.int64)
-    labels = np.zeros((H, W), np.uint8) if W * H <= label_max_pixels else None
-    xs = np.arange(W)
-    bx = xs // block_px
-    for y0 in range(0, H, band):
-        y1 = min(H, y0 + band)
-        ys = np.arange(y0, y1)
-        _, mask, colour_band = ore_colours(src, ore, y0, y1, colour_radius)
-        lab = label_pixels(mask, colour_band, ys, xs, prior, cell, mean, sigma)
-        if labels is not None:
-            labels[y0:y1] = lab
-        block = (ys // block_px)[:, None] * bw + bx[None, :]
-        block_counts += np.bincount((block * len(phases) + lab).ravel(),
-                                    minlength=bh * bw * len(phases)).reshape(bh * bw, len(phases))
+    labels = None
+    if keep_mask:
+        labels = np.repeat(np.repeat(lab, f, 0)[:H], f, 1)[:, :W]
+        labels *= scan.mask
+        if f > 1:
+            cov_px = sigma + pixel_noise(src, scan, lab)[None]
+            refine_boundaries(src, ore, scan, lab, prior_c, mean, sigma, cov_px, labels, band=band)
+    block_counts = cell_block_counts(scan, lab, labels, len(phases), block_px, W, H)
     t3 = time.perf_counter()
     known = np.isfinite(sigma[:, 0, 0])
     colour = {name: {"median_rgb_flattened": [round(float(v), 1) for v in mean[k]] if known[k] else None,
                      "sigma": [round(float(v), 1) for v in np.sqrt(np.diag(sigma[k]))] if known[k] else None,
                      "samples": int(samples[k])} for k, name in enumerate(m.labels)}
     pm = PixelMap(m, ore, phases, block_counts, labels, colour, abundance_table(phases, block_counts),
-                  settings={**m.settings, "prior_px": cell, "block_px": block_px, "colour_radius": colour_radius, "min_ore_share": min_ore_share,
+                  settings={**m.settings, "prior_px": cell, "block_px": block_px, "colour_cell": colour_cell, "min_ore_share": min_ore_share,
                             "abundance": "pixel (overlapping tiles + colour)"},
                   timing={"threshold_s": t_ore, "tiles_s": m.timing["total_s"], "model_s": m.timing["model_s"],
-                          "colour_s": t2 - t1, "pixels_s": t3 - t2, "total_s": time.perf_counter() - t0})
+                          "scan_wait_s": t_wait, "colour_s": t2 - t1, "pixels_s": t3 - t2, "total_s": time.perf_counter() - t0})
     return pm
