@@ -182,3 +182,63 @@ def test_tile_follows_the_training_scale(tiny_model_factory, tmp_path):
               "--output_dir", str(tmp_path / "out"), "--no_progress"])
     rec = json.loads((tmp_path / "out" / "pixel_abundance.json").read_text())
     assert rec["tile"] == 128 and "training scale" in rec["tile_choice"]
+
+
+def test_integer_ore_mask_equals_the_float_rule():
+    """The per-cell minimum-luma table gives exactly ``luma * gain >= threshold`` (uneven gain, odd offsets)."""
+    from hf_minerals.mapping.ore import OreThreshold
+
+    rng = np.random.default_rng(4)
+    img = rng.integers(0, 256, (300, 410, 3), dtype=np.uint8)
+    ore = OreThreshold(rng.uniform(0.6, 1.7, (3, 4)).astype(np.float32), 128, 121.0, 60.0)
+    ys, xs = np.arange(37, 337), np.arange(410)
+    want = luma(img) * ore.gain_at(ys, xs) >= ore.threshold
+    assert 0.05 < want.mean() < 0.95
+    assert np.array_equal(ore.mask_at(img, ys, xs), want)
+
+
+def test_separable_prior_grid_equals_the_tile_loop(colour_predictor):
+    from hf_minerals.mapping.pixels import prior_grid, taper
+    from hf_minerals.mapping.tiler import STATUS_BACKGROUND, STATUS_UNKNOWN
+
+    img, _ = painted_section(300, 470)
+    m = map_section(colour_predictor, img, tile=64, stride=32, progress=False, unknown_threshold=0.7)
+    assert (m.status == STATUS_BACKGROUND).any() and (m.status == STATUS_UNKNOWN).any()
+    cell, c = 8, len(m.labels)
+    acc = np.zeros((-(-300 // cell), -(-470 // cell), c + 1), np.float32)
+    wsum = np.zeros(acc.shape[:2], np.float32)
+    for (x0, y0, x1, y1), status, p in zip(m.grid.boxes(), m.status, m.probs):
+        if status == STATUS_BACKGROUND:
+            continue
+        w = taper(-(-y1 // cell) - y0 // cell)[:, None] * taper(-(-x1 // cell) - x0 // cell)[None, :]
+        vec = np.r_[np.zeros(c), 1.0] if status == STATUS_UNKNOWN else np.r_[p, 0.0]
+        acc[y0 // cell : -(-y1 // cell), x0 // cell : -(-x1 // cell)] += w[:, :, None] * vec
+        wsum[y0 // cell : -(-y1 // cell), x0 // cell : -(-x1 // cell)] += w
+    with np.errstate(invalid="ignore"):
+        want = acc / wsum[:, :, None]
+    got = prior_grid(m, cell)
+    assert np.array_equal(np.isnan(got), np.isnan(want)) and np.isnan(want).any()
+    np.testing.assert_allclose(got[~np.isnan(want)], want[~np.isnan(want)], atol=1e-5)
+
+
+def test_cell_path_file_source_and_no_label_image_agree(colour_predictor, tmp_path):
+    """The threaded in-memory path, a file-backed source (scanned in the main thread) and the count-only
+    path (no label image) give the same counts, which are those of the label image."""
+    from hf_minerals.mapping import open_section
+
+    img, truth = painted_section(seed=2)
+    a = map_pixels(colour_predictor, img, tile=128, progress=False)
+    np.save(tmp_path / "synthetic.npy", img)
+    with open_section(tmp_path / "synthetic.npy") as src:
+        b = map_pixels(colour_predictor, src, tile=128, progress=False)
+    assert np.array_equal(a.labels, b.labels) and np.array_equal(a.block_counts, b.block_counts)
+    c = map_pixels(colour_predictor, img, tile=128, progress=False, label_max_pixels=1000)
+    assert c.labels is None and c.block_counts.sum() == truth.size
+    assert np.array_equal(c.block_counts, a.block_counts)  # boundary cells are refined in both paths
+    assert np.array_equal(a.block_counts.sum(0), np.bincount(a.labels.ravel(), minlength=len(a.phases)))
+    codes = {1: "pyrite", 2: "gold", 3: "stibnite"}
+    ore = truth > 0
+    right = sum(((a.labels == a.phases.index(n)) & (truth == k)).sum() for k, n in codes.items())
+    whole = map_pixels(colour_predictor, img, tile=128, progress=False, colour_cell=8)
+    right8 = sum(((whole.labels == whole.phases.index(n)) & (truth == k)).sum() for k, n in codes.items())
+    assert right / ore.sum() > 0.98 and right8 / ore.sum() > 0.97

@@ -34,6 +34,7 @@ their rows (threshold sample, tiles, cells, boundary cells).
 
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -323,11 +324,12 @@ def boundary_cells(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def refine_boundaries(src: SectionSource, ore: OreThreshold, scan: CellScan, lab: np.ndarray, prior_c: np.ndarray,
-                      mean: np.ndarray, cov_cell: np.ndarray, cov_px: np.ndarray, labels: np.ndarray,
-                      band: int = 256) -> None:
-    """Pixels of cells on a boundary between two phases get their own phase (in place in ``labels``), chosen
-    among the phases of the 3 x 3 cell neighbourhood by the pixel's own colour (model ``cov_px``: cell
-    spread + pixel noise) and the cell's prior. Inside a phase, cells are uniform and stay as they are."""
+                      mean: np.ndarray, cov_px: np.ndarray, block_counts: np.ndarray, block_px: int,
+                      labels: np.ndarray | None, band: int = 256) -> int:
+    """Pixels of cells on a boundary between two phases get their own phase, chosen among the phases of the
+    3 x 3 cell neighbourhood by the pixel's own colour (model ``cov_px``: cell spread + pixel noise) and the
+    cell's prior. ``block_counts`` (from the cells) is corrected in place, and ``labels`` if given, so the
+    counts are the same with or without a label image. Returns the number of cells decided per pixel."""
     f = scan.f
     edge, bits = boundary_cells(lab)
     # a boundary cell holding one phase (the boundary runs along its side) has the spread of sensor noise;
@@ -336,10 +338,14 @@ def refine_boundaries(src: SectionSource, ore: OreThreshold, scan: CellScan, lab
     noise = float(np.median(scan.spread[interior])) if interior.any() else 0.0
     edge &= scan.spread > SPREAD_FACTOR * noise
     if not edge.any():
-        return
+        return 0
     W, H = src.width, src.height
+    n_phases = block_counts.shape[1]
+    bw = -(-W // block_px)
     band = max(f, band // f * f)
     codes = np.arange(1, len(mean) + 2, dtype=np.uint32)
+    oy, ox = np.mgrid[:f, :f]
+    flat_counts = block_counts.reshape(-1)
     for y0 in range(0, H, band):
         y1 = min(H, y0 + band)
         gy, gx = np.nonzero(edge[y0 // f : -(-y1 // f)])
@@ -347,22 +353,30 @@ def refine_boundaries(src: SectionSource, ore: OreThreshold, scan: CellScan, lab
             continue
         gy = gy + y0 // f
         rgb = src.read_rows(y0, y1)
-        oy, ox = np.mgrid[:f, :f]
+        mask = scan.mask[y0:y1] if scan.mask is not None else ore.mask_at(rgb, np.arange(y0, y1), np.arange(W))
+        # the cells' own counts leave their phase ...
+        cell_block = (gy * f // block_px) * bw + gx * f // block_px
+        flat_counts -= np.bincount(cell_block * n_phases + lab[gy, gx], weights=scan.count[gy, gx],
+                                   minlength=len(flat_counts)).astype(np.int64)
         py = (gy[:, None] * f + oy.ravel()[None, :]).ravel()
         px = (gx[:, None] * f + ox.ravel()[None, :]).ravel()
         cell_i = np.repeat(np.arange(len(gy)), f * f)
         inside = (py < y1) & (px < W)
         py, px, cell_i = py[inside], px[inside], cell_i[inside]
-        ore_px = scan.mask[py, px]
+        ore_px = mask[py - y0, px]
         py, px, cell_i = py[ore_px], px[ore_px], cell_i[ore_px]
-        if not len(py):
-            continue
         gain = ore.gain[np.minimum(py // ore.block, ore.gain.shape[0] - 1), np.minimum(px // ore.block, ore.gain.shape[1] - 1)]
         colour = rgb[py - y0, px].astype(np.float32) * gain[:, None]
         score = phase_scores(colour, prior_c[gy[cell_i], gx[cell_i]], mean, cov_px)
         allowed = (bits[gy[cell_i], gx[cell_i]][:, None] >> codes[None, :]) & 1
         score[allowed == 0] = -np.inf
-        labels[py, px] = score.argmax(1).astype(np.uint8) + 1
+        new = score.argmax(1).astype(np.uint8) + 1
+        # ... and each pixel is counted in its own
+        flat_counts += np.bincount(((py // block_px) * bw + px // block_px) * n_phases + new,
+                                   minlength=len(flat_counts))
+        if labels is not None:
+            labels[py, px] = new
+    return int(edge.sum())
 
 
 def pixel_noise(src: SectionSource, scan: CellScan, lab: np.ndarray, n: int = 2000, seed: int = 0) -> np.ndarray:
@@ -385,28 +399,17 @@ def pixel_noise(src: SectionSource, scan: CellScan, lab: np.ndarray, n: int = 20
     return (d.T @ d / max(len(d) - len(devs), 1)).astype(np.float32)
 
 
-def cell_block_counts(scan: CellScan, lab: np.ndarray, labels: np.ndarray | None, n_phases: int, block_px: int,
-                      W: int, H: int) -> np.ndarray:
-    """(n_blocks, n_phases) pixels per phase and ``block_px`` block: from the label image when there is one
-    (exact), else from the cells (a cell's ore pixels all take its phase). Column 0 (background) = the rest."""
+def cell_block_counts(scan: CellScan, lab: np.ndarray, n_phases: int, block_px: int, W: int, H: int) -> np.ndarray:
+    """(n_blocks, n_phases) pixels per phase and ``block_px`` block, a cell's ore pixels all in its phase
+    (:func:`refine_boundaries` then corrects the mixed cells). Column 0 (background) = the rest of the block."""
     bw, bh = -(-W // block_px), -(-H // block_px)
-    if labels is not None:
-        out = np.zeros((bh * bw, n_phases), np.int64)
-        bx = np.arange(W) // block_px
-        for y0 in range(0, H, block_px):
-            y1 = min(H, y0 + block_px)
-            idx = (bx[None, :] * n_phases + labels[y0:y1]).ravel()
-            out[(y0 // block_px) * bw : (y0 // block_px + 1) * bw] = np.bincount(
-                idx, minlength=bw * n_phases).reshape(bw, n_phases)
-        return out
     f = scan.f
     gh, gw = lab.shape
     block = ((np.arange(gh) * f // block_px)[:, None] * bw + (np.arange(gw) * f // block_px)[None, :]).ravel()
-    out = np.bincount(block * n_phases + lab.ravel(), weights=scan.count.ravel().astype(np.float64),
+    out = np.bincount(block * n_phases + lab.ravel(), weights=scan.count.ravel(),
                       minlength=bh * bw * n_phases).reshape(bh * bw, n_phases).astype(np.int64)
-    ys, xs = np.arange(H) // block_px, np.arange(W) // block_px
-    area = np.outer(np.bincount(ys, minlength=bh), np.bincount(xs, minlength=bw)).ravel()
-    out[:, 0] = area - out[:, 1:].sum(1)
+    area = np.outer(np.bincount(np.arange(H) // block_px, minlength=bh), np.bincount(np.arange(W) // block_px, minlength=bw))
+    out[:, 0] = area.ravel() - out[:, 1:].sum(1)
     return out
 
 
@@ -461,7 +464,7 @@ def map_pixels(
     t_ore = time.perf_counter() - t0
     tile_eff = min(tile, W, H)
     stride = stride or max(1, tile_eff // 2)
-    f = max(1, colour_cell)
+    f = math.gcd(max(1, colour_cell), block_px)  # a cell lies in one count block
     keep_mask = W * H <= label_max_pixels
     # the cell scan needs only the ore threshold: an in-memory image is scanned in a worker thread while the
     # model runs (numpy and torch release the GIL); a file-backed source is read by one thread at a time
@@ -492,10 +495,12 @@ def map_pixels(
     if keep_mask:
         labels = np.repeat(np.repeat(lab, f, 0)[:H], f, 1)[:, :W]
         labels *= scan.mask
-        if f > 1:
-            cov_px = sigma + pixel_noise(src, scan, lab)[None]
-            refine_boundaries(src, ore, scan, lab, prior_c, mean, sigma, cov_px, labels, band=band)
-    block_counts = cell_block_counts(scan, lab, labels, len(phases), block_px, W, H)
+    block_counts = cell_block_counts(scan, lab, len(phases), block_px, W, H)
+    refined = 0
+    if f > 1:
+        cov_px = sigma + pixel_noise(src, scan, lab)[None]
+        refined = refine_boundaries(src, ore, scan, lab, prior_c, mean, cov_px, block_counts, block_px, labels,
+                                    band=band)
     t3 = time.perf_counter()
     known = np.isfinite(sigma[:, 0, 0])
     colour = {name: {"median_rgb_flattened": [round(float(v), 1) for v in mean[k]] if known[k] else None,
@@ -505,5 +510,5 @@ def map_pixels(
                   settings={**m.settings, "prior_px": cell, "block_px": block_px, "colour_cell": colour_cell, "min_ore_share": min_ore_share,
                             "abundance": "pixel (overlapping tiles + colour)"},
                   timing={"threshold_s": t_ore, "tiles_s": m.timing["total_s"], "model_s": m.timing["model_s"],
-                          "scan_wait_s": t_wait, "colour_s": t2 - t1, "pixels_s": t3 - t2, "total_s": time.perf_counter() - t0})
+                          "scan_wait_s": t_wait, "cells_refined": refined, "colour_s": t2 - t1, "pixels_s": t3 - t2, "total_s": time.perf_counter() - t0})
     return pm
