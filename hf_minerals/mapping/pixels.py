@@ -325,13 +325,13 @@ def boundary_cells(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def refine_boundaries(src: SectionSource, ore: OreThreshold, scan: CellScan, lab: np.ndarray, prior_c: np.ndarray,
                       mean: np.ndarray, cov_px: np.ndarray, block_counts: np.ndarray, block_px: int,
-                      labels: np.ndarray | None, band: int = 256) -> int:
+                      labels: np.ndarray | None, boundary: tuple[np.ndarray, np.ndarray], band: int = 256) -> int:
     """Pixels of cells on a boundary between two phases get their own phase, chosen among the phases of the
     3 x 3 cell neighbourhood by the pixel's own colour (model ``cov_px``: cell spread + pixel noise) and the
     cell's prior. ``block_counts`` (from the cells) is corrected in place, and ``labels`` if given, so the
     counts are the same with or without a label image. Returns the number of cells decided per pixel."""
     f = scan.f
-    edge, bits = boundary_cells(lab)
+    edge, bits = boundary[0].copy(), boundary[1]
     # a boundary cell holding one phase (the boundary runs along its side) has the spread of sensor noise;
     # one holding two phases spreads more: only those are decided pixel by pixel
     interior = scan.full & (lab > 0) & ~edge
@@ -379,11 +379,11 @@ def refine_boundaries(src: SectionSource, ore: OreThreshold, scan: CellScan, lab
     return int(edge.sum())
 
 
-def pixel_noise(src: SectionSource, scan: CellScan, lab: np.ndarray, n: int = 2000, seed: int = 0) -> np.ndarray:
+def pixel_noise(src: SectionSource, scan: CellScan, lab: np.ndarray, edge: np.ndarray, n: int = 400, seed: int = 0
+                ) -> np.ndarray:
     """(3, 3) covariance of single ore pixels about their cell's mean colour (sensor noise + JPEG + texture),
     from ``n`` interior cells: a pixel's colour model is the cell model widened by this."""
     f = scan.f
-    edge, _ = boundary_cells(lab)
     gy, gx = np.nonzero(scan.full & (lab > 0) & ~edge)
     if len(gy) < 10 or f == 1:
         return np.zeros((3, 3), np.float32)
@@ -498,9 +498,10 @@ def map_pixels(
     block_counts = cell_block_counts(scan, lab, len(phases), block_px, W, H)
     refined = 0
     if f > 1:
-        cov_px = sigma + pixel_noise(src, scan, lab)[None]
+        boundary = boundary_cells(lab)
+        cov_px = sigma + pixel_noise(src, scan, lab, boundary[0])[None]
         refined = refine_boundaries(src, ore, scan, lab, prior_c, mean, cov_px, block_counts, block_px, labels,
-                                    band=band)
+                                    boundary, band=band)
     t3 = time.perf_counter()
     known = np.isfinite(sigma[:, 0, 0])
     colour = {name: {"median_rgb_flattened": [round(float(v), 1) for v in mean[k]] if known[k] else None,
