@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..minerals import ALL_SYNTHETIC_MINERALS, MASK_CODES
+from ..minerals import ALL_SYNTHETIC_MINERALS, BACKGROUND_PHASES, MASK_CODES
 from . import scene as sc
 from .imaging import Imaging, expose, jpeg
 from .layout import Layout
@@ -44,6 +44,18 @@ def _salt(text: str) -> int:
     return zlib.crc32(text.encode())
 
 
+ORE_LUT = np.zeros(256, bool)
+ORE_LUT[[c for c, n in MASK_CODES.items() if n not in BACKGROUND_PHASES]] = True
+
+
+def ore_grain_count(mask: np.ndarray, min_px: int = 12) -> int:
+    """Ore grains seen in a mask: 8-connected components of ore (any mineral) of at least ``min_px`` px."""
+    from scipy import ndimage
+
+    lab, n = ndimage.label(ORE_LUT[mask], structure=np.ones((3, 3)))
+    return int((np.bincount(lab.ravel())[1:] >= min_px).sum()) if n else 0
+
+
 def phase_fractions(mask: np.ndarray) -> dict[str, float]:
     counts = np.bincount(mask.ravel(), minlength=256)
     total = float(mask.size)
@@ -74,7 +86,7 @@ def render_scene(mineral: str, size: int = 224, seed: int = 0, shift: str | None
     salt = _salt(mineral)
     rng_scene = np.random.default_rng([seed, salt, 0])
     rng_img = np.random.default_rng([seed, salt, 1])
-    lo, hi = sc.FIELD_UM[mineral]
+    lo, hi = sc.FIELD_UM
     field_um = float(np.exp(rng_scene.uniform(np.log(lo), np.log(hi))))
     im = sample_imaging(rng_img, field_um, shift)
     lay = sc.compose_scene(mineral, size, rng_scene, im, margin=im.blur_margin())
@@ -94,7 +106,7 @@ def render_scene(mineral: str, size: int = 224, seed: int = 0, shift: str | None
         "um_per_px": round(im.field_um / size, 4),
         "imaging": im.to_dict(),
         "phase_fractions": phase_fractions(mask),
-        "n_grains": len(lay.grains),
+        "n_grains": ore_grain_count(mask),
         "n_scratches": len(lay.scratches),
     }
     return Scene(np.ascontiguousarray(img), np.ascontiguousarray(mask), meta, layers)
@@ -120,7 +132,7 @@ class _SectionLayout:
             for cx in range((x0 // CELL) - 2, (x0 + w) // CELL + 3):
                 items += self.cell(cx, cy)
         items.sort(key=lambda it: it[0])  # stable: global (z, cell row, cell col, order) ordering
-        lay = Layout(matrix=self.matrix)
+        lay = Layout(matrix=self.matrix, um_per_px=self.upp)
         for _, gs, fs, ss in items:
             lay.grains += gs
             lay.features += fs
@@ -143,6 +155,8 @@ def _section_setup(width: int, height: int, seed: int, classes, shift):
     rng = np.random.default_rng([seed, _salt("section"), 1])
     frame_um = float(rng.uniform(1800, 3500)) * width / 3396  # 5x objective on a 3396-px camera
     im = sample_imaging(rng, frame_um, shift)
+    if shift != "jpeg":  # a section is a lossless mosaic; per-photo JPEG belongs to single scenes
+        im.jpeg_quality = 0
     matrix = sc.make_matrix(np.random.default_rng([seed, _salt("section"), 2]))
     if matrix.phase == "resin":
         matrix = sc.make_matrix(np.random.default_rng([seed, _salt("section"), 3]))

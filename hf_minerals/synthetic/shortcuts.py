@@ -20,11 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ..minerals import BACKGROUND_PHASES, MASK_CODES
-from .render import Scene, render_scene
+from .render import ORE_LUT, Scene, render_scene
+from .render import ore_grain_count as grain_count
 
-ORE_LUT = np.zeros(256, bool)
-ORE_LUT[[c for c, n in MASK_CODES.items() if n not in BACKGROUND_PHASES]] = True
 NUISANCE_NAMES = ("um_per_px", "ore_coverage", "grain_count", "background_mean", "background_std")
 
 
@@ -72,16 +70,6 @@ def image_features(img: np.ndarray, side: int = 12) -> np.ndarray:
              np.histogram(lum, bins=8, range=(0, 1))[0] / lum.size, texture,
              [lap.mean(), np.quantile(lap, 0.95), (lum < 0.6 * med).mean(), (lum < 0.3 * med).mean()]]
     return np.concatenate([small] + [np.ravel(s) for s in stats]).astype(np.float32)
-
-
-def grain_count(mask: np.ndarray, min_px: int = 12) -> int:
-    """Ore grains seen in the mask: 8-connected components of ore (any mineral) of at least ``min_px`` px."""
-    from scipy import ndimage
-
-    lab, n = ndimage.label(ORE_LUT[mask], structure=np.ones((3, 3)))
-    if n == 0:
-        return 0
-    return int((np.bincount(lab.ravel())[1:] >= min_px).sum())
 
 
 def nuisance(scene: Scene) -> np.ndarray:
