@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("hf_minerals.comparison:main", "train + evaluate recipes x inits: comparison table and chart"),
     "predict": ("hf_minerals.predict:main", "classify images -> CSV of top-k minerals"),
     "calibrate": ("hf_minerals.calibration:main", "fit temperature + unknown threshold on validation data"),
+    "calibrate-images": ("hf_minerals.reflectance:main", "raw photos -> reflectance (%) with dark + white-standard frames"),
     "map": ("hf_minerals.mapping:main", "map a whole section: mineral map, overlay, modal abundance"),
     "explain": ("hf_minerals.explain_report:main", "attribution maps (Grad-CAM, IG, occlusion): overlays + grid"),
 }

@@ -70,6 +70,17 @@ def _render_window(lay: Layout, im: Imaging, x0: int, y0: int, w: int, h: int, f
     surf = surface(lay, x0 - m, y0 - m, w + 2 * m, h + 2 * m, seed, local_noise)
     img = expose(surf, im, x0 - m, y0 - m, frame[0], frame[1], seed, local_noise)
     if layers is not None:
+        inner = surf.idx[m : m + h, m : m + w]
+        twin = surf.twin[m : m + h, m : m + w] if surf.twin is not None else np.zeros(inner.shape, bool)
+        by_phase: dict[str, np.ndarray] = {}
+        for sel, alt in ((~twin, False), (twin, True)):  # twin lamellae have their own reflectance
+            per = np.bincount(inner[sel], minlength=len(surf.grains))
+            for g, n in zip(surf.grains, per):
+                if n:
+                    r = g.alt_refl if alt and g.alt_refl is not None else g.refl
+                    name = MASK_CODES.get(g.code, g.phase)
+                    by_phase[name] = by_phase.get(name, np.zeros(5)) + np.append(np.asarray(r, np.float64) * n, n)
+        layers["phase_reflectance"] = {k: [round(float(x), 3) for x in 100 * v[:4] / v[4]] for k, v in by_phase.items()}
         layers["instances"] = np.ascontiguousarray(surf.instances()[m : m + h, m : m + w])
         sm = surf.scratch if surf.scratch is not None else np.zeros_like(surf.shade)
         layers["scratches"] = np.ascontiguousarray(sm[m : m + h, m : m + w])
@@ -94,6 +105,7 @@ def render_scene(mineral: str, size: int = 224, seed: int = 0, shift: str | None
     layers: dict[str, np.ndarray] = {}
     img, mask = _render_window(lay, im, 0, 0, size, size, (size, size), noise_seed, local_noise=True, layers=layers)
     img = jpeg(img, im.jpeg_quality)
+    phase_refl = layers.pop("phase_reflectance")
     meta = {
         "synthetic": True,
         "generator": f"hf_minerals.synthetic v{GENERATOR_VERSION}",
@@ -108,8 +120,52 @@ def render_scene(mineral: str, size: int = 224, seed: int = 0, shift: str | None
         "phase_fractions": phase_fractions(mask),
         "n_grains": ore_grain_count(mask),
         "n_scratches": len(lay.scratches),
+        #: ground truth: pixel-weighted mean reflectance (%) of each phase at 470/546/589/650 nm
+        "phase_reflectance": phase_refl,
+        "noise_seed": noise_seed,
     }
     return Scene(np.ascontiguousarray(img), np.ascontiguousarray(mask), meta, layers)
+
+
+def calibration_frames(scene: Scene, standard: float = 20.5) -> tuple[np.ndarray, np.ndarray]:
+    """The dark frame and the white-standard frame that go with ``scene``: same lamp, white balance,
+    exposure, vignetting, optics and camera, photographed the way a petrographer calibrates a session
+    (saved losslessly). ``standard``: the standard's (flat) reflectance in %, e.g. SiC 20.5, WTiC 46."""
+    from .imaging import Imaging
+    from .layout import Grain
+    from .polish import Surface
+
+    if scene.meta.get("kind") != "scene":
+        raise ValueError("calibration frames are made for single scenes (render_scene)")
+    if not 0 < standard <= 100:
+        raise ValueError(f"standard reflectance must be in (0, 100] %, got {standard}")
+    d = dict(scene.meta["imaging"])
+    d["wb_error"] = tuple(d["wb_error"])
+    d["colour_matrix"] = tuple(d["colour_matrix"])
+    im = Imaging(**{**d, "jpeg_quality": 0})
+    h, w = scene.mask.shape
+    frames = []
+    for k, r in enumerate((0.0, standard / 100)):
+        g = Grain("standard", np.zeros((0, 2)), np.full(4, r, np.float32))
+        surf = Surface(np.zeros((h, w), np.int32), [g], np.zeros((h, w), np.uint8), None,
+                       np.ones((h, w), np.float32), None, None, None)
+        frames.append(expose(surf, im, 0, 0, w, h, int(scene.meta["noise_seed"]) + 17 + k, local_noise=True))
+    return frames[0], frames[1]
+
+
+def channel_reflectance(imaging: dict, spectrum: list[float] | np.ndarray) -> np.ndarray:
+    """What a dark/white-calibrated camera reads (%, R G B) for a phase of 4-band reflectance ``spectrum``
+    (%): each channel's band-weighted reflectance under the scene's lamp, camera and colour matrix.
+
+    Flat-field calibration divides out lamp, white balance, exposure and vignetting exactly, but not the
+    camera's band weighting or its colour mixing: this is the ground truth to compare calibrated pixels to."""
+    from .imaging import saturation_matrix
+    from .optics import camera_matrix, illuminant
+
+    K = camera_matrix(illuminant(imaging["light"], imaging["cct"]), illuminant(imaging["wb_light"], imaging["wb_cct"]),
+                      1.0, tuple(imaging["wb_error"]))
+    K = K @ (saturation_matrix(imaging["saturation"]) @ np.asarray(imaging["colour_matrix"], np.float32).reshape(3, 3)).T
+    return np.asarray(spectrum, np.float64) @ K / (np.ones(4) @ K)
 
 
 # ----------------------------------------------------------------------------- sections
@@ -215,4 +271,4 @@ def render_section(width: int, height: int, seed: int = 0, classes=None, shift: 
     return Scene(image, mask, meta)
 
 
-__all__ = ["Scene", "render_scene", "render_section", "render_section_tiles"]
+__all__ = ["Scene", "calibration_frames", "channel_reflectance", "render_scene", "render_section", "render_section_tiles"]
