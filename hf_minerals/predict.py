@@ -82,6 +82,7 @@ class Predictor:
         bf16: bool = False,
         channels_last: bool | None = None,
         device: str | torch.device = "cpu",
+        reflectance: Any = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -95,6 +96,9 @@ class Predictor:
         self.unknown_threshold = unknown_threshold
         self.bf16 = bool(bf16)
         self.calibration: dict[str, Any] | None = None  # what calibration.json held, if read
+        #: ``reflectance.ReflectanceCalibration``: raw photos -> reflectance images before preprocessing
+        #: (for models trained on calibrated images); None feeds the pixels as they are
+        self.reflectance = reflectance
         if self.bf16 and self.device.type == "cpu" and not bf16_supported():
             warnings.warn("bf16 requested but this CPU has no native bf16: it will be emulated (slow)", stacklevel=2)
         cfg = model.config
@@ -140,11 +144,22 @@ class Predictor:
     # -- core ---------------------------------------------------------------------------------
     def preprocess(self, images: Sequence[Image.Image | np.ndarray | torch.Tensor] | torch.Tensor) -> torch.Tensor:
         """Images -> pixel_values; same-size images go through the resize as one uint8 batch (same maths, one call)."""
+        if self.reflectance is not None:
+            images = self.to_reflectance(images)
         if not isinstance(images, torch.Tensor) and len(images) > 1:
             tensors = [to_uint8_tensor(im) for im in images]
             if all(t.shape == tensors[0].shape and t.shape[0] == 3 for t in tensors):
                 return eval_transform(torch.stack(tensors), self.data_config)
         return eval_transform(images, self.data_config)
+
+    def to_reflectance(self, images: Sequence[Any] | torch.Tensor) -> list[np.ndarray]:
+        """Whole photos -> 8-bit reflectance images (dark/white frames resized to each photo)."""
+        out = []
+        for im in images:
+            arr = im.permute(1, 2, 0).numpy() if isinstance(im, torch.Tensor) else np.asarray(
+                im.convert("RGB") if isinstance(im, Image.Image) else im)
+            out.append(self.reflectance.to_image(arr))
+        return out
 
     @torch.inference_mode()
     def logits(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -261,13 +276,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unknown-threshold", type=float, default=None,
                         help="answer 'unknown' below this top probability (default: calibration.json, else off)")
     parser.add_argument("--no-progress", action="store_true")
+    from . import reflectance
+
+    reflectance.add_arguments(parser)
     args = parser.parse_args(argv)
+    try:
+        refl = reflectance.from_args(args)
+    except (ValueError, ImageLoadError) as exc:
+        parser.error(str(exc))
 
     paths = expand_paths(args.paths)
     if not paths:
         parser.error("no image files found in the given paths")
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
-                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold)
+                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold, reflectance=refl)
     k = max(1, min(args.top_k, len(predictor.labels)))
     fields = ["path", "label", "score"] + [f"top{j}_{s}" for j in range(1, k + 1) for s in ("label", "score")] + ["error"]
     out = open(args.output, "w", newline="") if args.output else sys.stdout  # noqa: SIM115

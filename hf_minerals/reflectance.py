@@ -57,15 +57,17 @@ def _smooth(frame: np.ndarray, size: int = 5) -> np.ndarray:
     return uniform_filter(frame.astype(np.float32), size=(size, size, 1), mode="nearest")
 
 
-def _resize(frame: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    h, w = shape
-    if frame.shape[:2] == (h, w):
-        return frame
+def _band(frame: np.ndarray, y0: int, y1: int, height: int, width: int) -> np.ndarray:
+    """Rows ``y0:y1`` of ``frame`` resized to a ``width`` x ``height`` field, without building the whole field
+    (a 20k x 20k section only ever holds one band of it)."""
     fh, fw = frame.shape[:2]
-    if abs(fw / fh - w / h) > 0.01 * (w / h):
-        raise ValueError(f"calibration frames are {fw}x{fh} but the image is {w}x{h}: different aspect ratio, so "
-                         "they were not taken with the same camera field; photograph dark/white frames for it")
-    return np.stack([np.asarray(Image.fromarray(frame[..., c], "F").resize((w, h), Image.Resampling.BILINEAR))
+    if (fh, fw) == (height, width):
+        return frame[y0:y1]
+    if abs(fw / fh - width / height) > 0.01 * (width / height):
+        raise ValueError(f"calibration frames are {fw}x{fh} but the image is {width}x{height}: different aspect ratio, "
+                         "so they were not taken with the same camera field; photograph dark/white frames for it")
+    box = (0.0, y0 * fh / height, float(fw), y1 * fh / height)
+    return np.stack([np.asarray(Image.fromarray(frame[..., c], "F").resize((width, y1 - y0), Image.Resampling.BILINEAR, box))
                      for c in range(3)], -1)
 
 
@@ -103,19 +105,19 @@ class ReflectanceCalibration:
              display_max: float = 100.0) -> ReflectanceCalibration:
         return cls.from_frames(np.asarray(load_image(dark)), np.asarray(load_image(white)), reference, display_max)
 
-    def _frames(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        if shape not in self._cache:
+    def _frames(self, y0: int, y1: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        key = (y0, y1, height, width)
+        if key not in self._cache:
             self._cache.clear()
-            d, w = _resize(self.dark, shape), _resize(self.white, shape)
-            self._cache[shape] = (d, np.maximum(w - d, 1e-4))
-        return self._cache[shape]
+            d, w = _band(self.dark, y0, y1, height, width), _band(self.white, y0, y1, height, width)
+            self._cache[key] = (d, np.maximum(w - d, 1e-4))
+        return self._cache[key]
 
     def reflectance(self, image: np.ndarray | Image.Image, y0: int = 0, frame_height: int | None = None) -> np.ndarray:
         """(H, W, 3) float32 reflectance (%) of an 8-bit sRGB image; rows ``y0..`` of a frame-sized field."""
         img = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image)[..., :3]
         h, w = img.shape[:2]
-        d, span = self._frames((frame_height or h, w))
-        d, span = d[y0 : y0 + h], span[y0 : y0 + h]
+        d, span = self._frames(y0, y0 + h, frame_height or h, w)
         return (srgb_to_linear(img) - d) / span * np.asarray(self.reference, np.float32)
 
     def to_image(self, image: np.ndarray | Image.Image, y0: int = 0, frame_height: int | None = None) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,3 +96,52 @@ def test_bad_frames_fail_clearly(tmp_path):
         calibrate_paths  # noqa: B018 - imported API
         calibrate_main([str(tmp_path), "--dark", "x.png", "--white", "y.png", "--reference-reflectance", "20",
                         "--output", str(tmp_path / "o")])
+
+
+def test_predictor_and_mapper_apply_the_calibration(tmp_path):
+    """Predictor(reflectance=...) classifies the calibrated photo; map --dark/--white does the same, band by band."""
+    from tiny_models import make_tiny_model
+
+    from hf_minerals.mapping.command import main as map_main
+    from hf_minerals.mapping.sources import ArraySource, CalibratedSource
+    from hf_minerals.predict import Predictor
+
+    sc = render_scene("pyrite", 96, seed=2, shift="underexposed")
+    dark, white = calibration_frames(sc)
+    cal = ReflectanceCalibration.from_frames(dark, white, 20.5)
+    model = make_tiny_model("resnet", tmp_path / "m")
+    plain = Predictor.from_pretrained(model)
+    calibrated = Predictor.from_pretrained(model, reflectance=cal)
+    np.testing.assert_allclose(calibrated.predict_proba([sc.image]), plain.predict_proba([cal.to_image(sc.image)]), atol=1e-6)
+    assert not np.allclose(plain.predict_proba([sc.image]), plain.predict_proba([cal.to_image(sc.image)]), atol=1e-4)
+    # the mapper's band-by-band source equals calibrating the whole image at once (frames stretched 2x here)
+    big = np.asarray(Image.fromarray(sc.image).resize((192, 192)))
+    src = CalibratedSource(ArraySource(big), cal)
+    bands = np.concatenate([src.read_rows(y, min(y + 50, 192)) for y in range(0, 192, 50)])
+    assert np.abs(bands.astype(int) - cal.to_image(big).astype(int)).max() <= 1
+    for name, arr in (("dark.png", dark), ("white.png", white), ("section.png", big)):
+        Image.fromarray(arr).save(tmp_path / name)
+    map_main(["--model", str(model), "--image", str(tmp_path / "section.png"), "--output", str(tmp_path / "map"),
+              "--tile", "64", "--no-progress", "--dark", str(tmp_path / "dark.png"), "--white", str(tmp_path / "white.png"),
+              "--reference-reflectance", "20.5"])
+    assert any((tmp_path / "map").iterdir())
+    with pytest.raises(SystemExit):  # half the flags: a clear error
+        map_main(["--model", str(model), "--image", str(tmp_path / "section.png"), "--output", str(tmp_path / "m2"),
+                  "--dark", str(tmp_path / "dark.png")])
+
+
+def test_synthetic_folder_emits_matching_frames(tmp_path):
+    from hf_minerals.synthetic.cli import main as synth_main
+
+    synth_main(["--output", str(tmp_path / "s"), "--per-class", "1", "--size", "64", "--classes", "galena",
+                "--calibration-frames", "20.5"])
+    row = json.loads((tmp_path / "s" / "metadata.jsonl").read_text().splitlines()[0])
+    assert row["reference_reflectance"] == 20.5
+    calibrate_main([str(tmp_path / "s" / row["file_name"]), "--dark", str(tmp_path / "s" / row["dark_file_name"]),
+                    "--white", str(tmp_path / "s" / row["white_file_name"]), "--reference-reflectance", "20.5",
+                    "--output", str(tmp_path / "c")])
+    refl = np.load(tmp_path / "c" / Path(row["file_name"]).name.replace(".png", ".reflectance.npy"))
+    mask = np.asarray(Image.open(tmp_path / "s" / row["mask_file_name"]))
+    sel = ndimage.binary_erosion(mask == CODE_OF["galena"], iterations=2)
+    truth = channel_reflectance(row["imaging"], row["phase_reflectance"]["galena"])
+    assert np.abs(refl[sel].mean(0) - truth).max() < 2.5

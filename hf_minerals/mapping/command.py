@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import reflectance
 from ..imageio import DEFAULT_MAX_PIXELS
 from ..predict import Predictor
 from .core import DEFAULT_BACKGROUND_LUMA, DEFAULT_MIN_ORE_SHARE, map_section
 from .outputs import write_outputs
-from .sources import open_section
+from .sources import CalibratedSource, open_section
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,14 +34,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--canvas-size", type=int, default=1600, help="longest side of the map/overlay pictures")
     p.add_argument("--synthetic", action="store_true", help="label the outputs SYNTHETIC (synthetic input)")
     p.add_argument("--no-progress", action="store_true")
+    reflectance.add_arguments(p)  # dark/white frames of the section's field (mosaics: same aspect ratio)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        refl = reflectance.from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
                                           bf16=args.bf16, unknown_threshold=args.unknown_threshold)
-    with open_section(args.image, max_pixels=args.max_pixels) as src:
+    with open_section(args.image, max_pixels=args.max_pixels) as raw_src:
+        src = raw_src if refl is None else CalibratedSource(raw_src, refl)
         m = map_section(predictor, src, tile=args.tile, stride=args.stride, background_luma=args.background_luma,
                         min_ore_share=args.min_ore_share, canvas_max_side=args.canvas_size,
                         progress=not args.no_progress)

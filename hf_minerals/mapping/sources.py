@@ -79,6 +79,21 @@ class ArraySource(SectionSource):
         return _to_rgb8(self.array[y0:y1])
 
 
+class CalibratedSource(SectionSource):
+    """Another source's rows turned into reflectance images (``reflectance.ReflectanceCalibration``), band by
+    band: the dark/white frames are stretched over the whole section, never held at its full size."""
+
+    def __init__(self, src: SectionSource, calibration) -> None:
+        self.src, self.cal = src, calibration
+        self.width, self.height, self.kind = src.width, src.height, f"{src.kind}+reflectance"
+
+    def read_rows(self, y0: int, y1: int) -> np.ndarray:
+        return self.cal.to_image(self.src.read_rows(y0, y1), y0=y0, frame_height=self.height)
+
+    def close(self) -> None:
+        self.src.close()
+
+
 @dataclass
 class RawSource(SectionSource):
     """Uncompressed row-major pixels in a file, as blocks of rows (one block for .npy, one per TIFF strip)."""

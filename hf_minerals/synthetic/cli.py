@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, default=1024, help="section mode: render in tiles of this size (bounded memory)")
     p.add_argument("--gallery", type=Path, help="write a gallery PNG (class x examples + a row per shift)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing synthetic data set in --output")
+    p.add_argument("--calibration-frames", type=float, default=None, metavar="R",
+                   help="also write each photo's dark frame and white-standard frame (standard of R %%, e.g. 20.5 SiC)")
     return p
 
 
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             try:
                 out = write_image_folder(args.output, args.classes, args.per_class, args.size, args.seed, args.shift,
-                                         overwrite=args.overwrite)
+                                         overwrite=args.overwrite, calibration_frames=args.calibration_frames)
             except (FileExistsError, ValueError) as e:
                 sys.exit(f"make_synthetic.py: {e}")
             n = args.per_class * len(args.classes)
