@@ -1,0 +1,46 @@
+"""Colour constancy in the one preprocessing path: linear-light augmentation that keeps reflectance ratios."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hf_minerals.preprocessing import AugmentConfig, DataConfig, srgb_to_linear, train_transform
+
+CFG = DataConfig(crop=(32, 32), mean=(0.0, 0.0, 0.0), std=(1 / 255, 1 / 255, 1 / 255))  # output = 0-255 sRGB
+
+
+def _two_phase() -> np.ndarray:
+    """Left half a grey sulfide (~40 % reflectance), right half grey gangue (~5 %), in 8-bit sRGB."""
+    img = np.empty((32, 32, 3), np.uint8)
+    img[:, :16] = 170
+    img[:, 16:] = 62
+    return img
+
+
+def test_augmentation_varies_exposure_and_keeps_reflectance_ratios():
+    aug = AugmentConfig(scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0, vflip=0, rot90=False, rotation=0, erasing=0)
+    g = torch.Generator().manual_seed(0)
+    levels, ratios = [], []
+    for _ in range(200):
+        out = train_transform([_two_phase()], CFG, aug, g)[0]
+        lin = srgb_to_linear(out)
+        bright, dark = lin[:, 8:24, 2:12].mean((1, 2)), lin[:, 8:24, 20:30].mean((1, 2))
+        if bright.max() < 0.98:  # not clipped
+            ratios.append((bright / dark).numpy())
+            levels.append(float(bright.mean()))
+    r0 = (srgb_to_linear(torch.tensor(170.0)) / srgb_to_linear(torch.tensor(62.0))).item()
+    assert max(levels) / min(levels) > 2.5  # exposure varies over >= ~1.3 EV
+    assert np.abs(np.stack(ratios) / r0 - 1).max() < 0.03  # ... but the sulfide/gangue ratio does not change
+
+
+def test_random_erasing_fills_with_gangue_not_grey():
+    aug = AugmentConfig(scale=(1.0, 1.0), hflip=0, vflip=0, rot90=False, rotation=0, color_jitter=0, exposure_ev=0,
+                        white_balance=0, erasing=1.0, erasing_scale=(0.3, 0.3))
+    img = _two_phase()
+    img[:, 16:] = (40, 60, 50)  # a greenish gangue
+    out = train_transform([img], CFG, aug, torch.Generator().manual_seed(3))[0]
+    changed = (out - torch.from_numpy(img).permute(2, 0, 1).float()).abs().amax(0) > 6
+    assert changed.any()
+    fill = out[:, changed].mean(1)
+    assert (fill - torch.tensor([40.0, 60.0, 50.0])).abs().max() < 8  # the image's own dark phase colour
