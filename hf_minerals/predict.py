@@ -31,6 +31,8 @@ from .modeling import load_classifier, load_processor
 from .preprocessing import DataConfig, eval_transform, to_uint8_tensor
 
 UNKNOWN = "unknown"
+#: model-config attribute set by training with photo views (``AugmentConfig.photo_view`` > 0)
+PHOTO_VIEWS_ATTR = "hf_minerals_photo_views"
 CALIBRATION_FILE = "calibration.json"
 #: model_type values of transformer backbones (channels_last does nothing useful for them).
 _NON_CONV = ("swin", "vit", "deit", "beit", "dinov2", "convnextv2_", "swinv2")
@@ -83,6 +85,7 @@ class Predictor:
         channels_last: bool | None = None,
         device: str | torch.device = "cpu",
         reflectance: Any = None,
+        photo_views: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -99,6 +102,11 @@ class Predictor:
         #: ``reflectance.ReflectanceCalibration``: raw photos -> reflectance images before preprocessing
         #: (for models trained on calibrated images); None feeds the pixels as they are
         self.reflectance = reflectance
+        #: also classify each photo's photo-normalised view (``colour.py``) and average the two answers;
+        #: for models trained with ``AugmentConfig.photo_view`` > 0. ``photo_reference`` pins the white
+        #: reference (the mapper sets it to the whole section's, so every tile is normalised alike).
+        self.photo_views = bool(photo_views)
+        self.photo_reference: np.ndarray | None = None
         if self.bf16 and self.device.type == "cpu" and not bf16_supported():
             warnings.warn("bf16 requested but this CPU has no native bf16: it will be emulated (slow)", stacklevel=2)
         cfg = model.config
@@ -123,6 +131,7 @@ class Predictor:
         temperature: float | None = None,
         unknown_threshold: float | None = None,
         use_calibration: bool = True,
+        photo_views: bool | None = None,
         **kwargs: Any,
     ) -> Predictor:
         """Load model + processor from a Hub id or local folder (safetensors only).
@@ -136,8 +145,10 @@ class Predictor:
         if calib:
             temperature = calib.get("temperature", 1.0) if temperature is None else temperature
             unknown_threshold = calib.get("unknown_threshold") if unknown_threshold is None else unknown_threshold
+        if photo_views is None:  # the model says whether it was trained on photo-normalised views too
+            photo_views = bool(getattr(model.config, PHOTO_VIEWS_ATTR, False))
         pred = cls(model, cfg, temperature=1.0 if temperature is None else temperature,
-                   unknown_threshold=unknown_threshold, **kwargs)
+                   unknown_threshold=unknown_threshold, photo_views=photo_views, **kwargs)
         pred.calibration = calib
         return pred
 
@@ -188,7 +199,24 @@ class Predictor:
             yield self._proba(batch)
 
     def _proba(self, batch: Sequence[Any] | torch.Tensor) -> np.ndarray:
-        return self.probabilities(self.logits(self.preprocess(batch)))
+        return self.probabilities(self.view_logits(batch))
+
+    def view_logits(self, batch: Sequence[Any] | torch.Tensor) -> torch.Tensor:
+        """Logits of a batch of whole photos: the raw view, averaged with the photo-normalised view when
+        ``photo_views`` (each photo normalised by its own white reference, or ``photo_reference``)."""
+        logits = self.logits(self.preprocess(batch))
+        if not self.photo_views:
+            return logits
+        from .colour import normalised_view, photo_reference
+
+        photos = self.to_reflectance(batch) if self.reflectance is not None else list(batch)
+        views = [normalised_view(p, self.photo_reference if self.photo_reference is not None else photo_reference(p))
+                 for p in photos]
+        saved, self.reflectance = self.reflectance, None  # the views are already calibrated
+        try:
+            return (logits + self.logits(self.preprocess(views))) / 2
+        finally:
+            self.reflectance = saved
 
     def predict_proba(self, images: Iterable[Any]) -> np.ndarray:
         """(N, C) probabilities for images (PIL, arrays, uint8 tensors or paths)."""
@@ -276,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unknown-threshold", type=float, default=None,
                         help="answer 'unknown' below this top probability (default: calibration.json, else off)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--photo-views", action="store_true", default=None,
+                        help="average with each photo's photo-normalised view (default: on for models trained so)")
     from . import reflectance
 
     reflectance.add_arguments(parser)
@@ -289,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         parser.error("no image files found in the given paths")
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
-                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold, reflectance=refl)
+                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold, reflectance=refl,
+                                          photo_views=args.photo_views)
     k = max(1, min(args.top_k, len(predictor.labels)))
     fields = ["path", "label", "score"] + [f"top{j}_{s}" for j in range(1, k + 1) for s in ("label", "score")] + ["error"]
     out = open(args.output, "w", newline="") if args.output else sys.stdout  # noqa: SIM115

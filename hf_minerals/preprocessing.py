@@ -149,6 +149,9 @@ class AugmentConfig:
     exposure_ev: float = 1.0  # +- EV of the per-photo exposure gain (linear light); 0 turns it off
     white_balance: float = 0.15  # +- log gain per channel (lamp colour / white-balance error); 0 turns it off
     gamma: float = 0.0  # +- relative tone-curve change (changes reflectance ratios: off by default)
+    #: probability that a sample is shown as its photo-normalised view (``colour.py``) instead of raw
+    #: (then no photometric jitter: that view is invariant to it); for models used with photo_views
+    photo_view: float = 0.0
     erasing: float = 0.25  # probability of one random-erasing rectangle (filled with a gangue-like colour)
     erasing_scale: tuple[float, float] = (0.02, 0.15)
 
@@ -244,19 +247,31 @@ def train_transform(
     cfg: DataConfig,
     aug: AugmentConfig | None = None,
     generator: torch.Generator | None = None,
+    references: Any = None,
 ) -> torch.Tensor:
     """Random training preprocessing: images -> Bx3xHxW float32 pixel_values in the model's geometry.
 
     Same output geometry and normalisation as :func:`eval_transform` (both read ``cfg``), with
     random resized crop, flips, 90-degree and small rotations, linear-light photometric jitter
-    (exposure, white balance, picture style) and random erasing on top. ``generator`` None draws from torch's global RNG.
+    (exposure, white balance, picture style) and random erasing on top. ``generator`` None draws from
+    torch's global RNG. With ``aug.photo_view`` > 0, that share of samples is shown photo-normalised,
+    by ``references`` (one linear white reference per image, e.g. of the whole source photo of a patch)
+    or, when None, by the reference of the image itself.
     """
+    from .colour import normalise_batch, photo_reference
+
     aug = aug or AugmentConfig()
     g = generator
     ch, cw = cfg.crop
     crops = []
-    for im in images:
+    views: list[int] = []
+    refs: list[torch.Tensor] = []
+    for k, im in enumerate(images):
         t = to_uint8_tensor(im)
+        if aug.photo_view > 0 and float(torch.rand(1, generator=g)) < aug.photo_view:
+            views.append(k)
+            ref = references[k] if references is not None else photo_reference(t)
+            refs.append(torch.as_tensor(np.asarray(ref, np.float32)))
         h, w = t.shape[-2:]
         top, left, bh, bw = _crop_box(h, w, aug, g)
         x = t[:, top : top + bh, left : left + bw].unsqueeze(0).float()
@@ -272,7 +287,14 @@ def train_transform(
     if aug.rotation > 0:
         batch = _rotate(batch, _uniform(-aug.rotation, aug.rotation, batch.shape[0], g))
     if aug.color_jitter > 0 or aug.exposure_ev > 0 or aug.white_balance > 0 or aug.gamma > 0:
-        batch = _photometric(batch, aug, g)
+        jittered = _photometric(batch, aug, g)
+        if views:  # the normalised view is invariant to photometric jitter: keep those samples as they were
+            keep = torch.zeros(batch.shape[0], dtype=torch.bool)
+            keep[views] = True
+            jittered[keep] = batch[keep]
+        batch = jittered
+    if views:
+        batch[views] = normalise_batch(batch[views], torch.stack(refs))
     batch = batch.clamp(0, 255)
     if aug.erasing > 0:
         batch = _erase(batch, aug, g)

@@ -44,3 +44,35 @@ def test_random_erasing_fills_with_gangue_not_grey():
     assert changed.any()
     fill = out[:, changed].mean(1)
     assert (fill - torch.tensor([40.0, 60.0, 50.0])).abs().max() < 8  # the image's own dark phase colour
+
+
+def test_normalised_view_removes_lamp_colour_and_exposure():
+    from hf_minerals.colour import normalised_view
+    from hf_minerals.synthetic import render_scene
+
+    a = render_scene("chalcopyrite", 96, seed=4, shift="underexposed").image
+    b = render_scene("chalcopyrite", 96, seed=4, shift="white_balance").image
+    raw = np.abs(a.astype(int) - b.astype(int)).mean()
+    norm = np.abs(normalised_view(a).astype(int) - normalised_view(b).astype(int)).mean()
+    assert raw > 25 and norm < raw / 3, (raw, norm)
+
+
+def test_predictor_photo_views_average_both_views(tmp_path):
+    import json
+
+    from tiny_models import make_tiny_model
+
+    from hf_minerals.colour import normalised_view
+    from hf_minerals.predict import PHOTO_VIEWS_ATTR, Predictor
+    from hf_minerals.synthetic import render_scene
+
+    img = render_scene("pyrite", 96, seed=1).image
+    folder = make_tiny_model("resnet", tmp_path / "m")
+    plain = Predictor.from_pretrained(folder)
+    assert not plain.photo_views
+    both = Predictor.from_pretrained(folder, photo_views=True)
+    expect = (plain.logits(plain.preprocess([img])) + plain.logits(plain.preprocess([normalised_view(img)]))) / 2
+    torch.testing.assert_close(both.view_logits([img]), expect)
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, PHOTO_VIEWS_ATTR: True}))
+    assert Predictor.from_pretrained(folder).photo_views  # a model trained with photo views says so

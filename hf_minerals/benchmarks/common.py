@@ -16,7 +16,9 @@ from typing import Any
 
 import torch
 
-BENCHMARKS = ("synthetic", "train", "explain", "predict", "map", "space")
+BENCHMARKS = ("synthetic", "train", "explain", "predict", "map", "space", "real-robustness")
+#: benchmark name -> module in hf_minerals.benchmarks, where they differ
+MODULES = {"real-robustness": "robustness"}
 
 
 def machine_info() -> dict[str, Any]:
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--output", default=None, help="JSON path (default outputs/benchmarks/NAME.json)")
     args, rest = parser.parse_known_args(argv)
     torch.set_flush_denormal(True)  # random-init conv nets hit denormals on CPU
-    module = importlib.import_module(f"hf_minerals.benchmarks.{args.name}")
+    module = importlib.import_module(f"hf_minerals.benchmarks.{MODULES.get(args.name, args.name)}")
     t0 = time.perf_counter()
     result = module.run(quick=args.quick, args=rest)
     result = {

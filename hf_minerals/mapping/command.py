@@ -10,7 +10,7 @@ from ..imageio import DEFAULT_MAX_PIXELS
 from ..predict import Predictor
 from .core import DEFAULT_BACKGROUND_LUMA, DEFAULT_MIN_ORE_SHARE, map_section
 from .outputs import write_outputs
-from .sources import CalibratedSource, open_section
+from .sources import CalibratedSource, open_section, section_reference
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synthetic", action="store_true", help="label the outputs SYNTHETIC (synthetic input)")
     p.add_argument("--no-progress", action="store_true")
     reflectance.add_arguments(p)  # dark/white frames of the section's field (mosaics: same aspect ratio)
+    p.add_argument("--photo-views", action="store_true", default=None,
+                   help="average with the photo-normalised view, white reference of the WHOLE section "
+                        "(default: on for models trained with photo views)")
     return p
 
 
@@ -46,9 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
-                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold)
+                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold,
+                                          photo_views=args.photo_views)
     with open_section(args.image, max_pixels=args.max_pixels) as raw_src:
         src = raw_src if refl is None else CalibratedSource(raw_src, refl)
+        if predictor.photo_views:  # one white reference for the whole section, not one per tile
+            predictor.photo_reference = section_reference(src)
         m = map_section(predictor, src, tile=args.tile, stride=args.stride, background_luma=args.background_luma,
                         min_ore_share=args.min_ore_share, canvas_max_side=args.canvas_size,
                         progress=not args.no_progress)

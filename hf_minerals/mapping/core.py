@@ -106,8 +106,7 @@ def map_section(
     def flush() -> None:
         nonlocal t_model
         t0 = time.perf_counter()
-        pixel_values = torch.cat([predictor.preprocess(c) for c in torch.stack(pending).split(chunk)])
-        logits = predictor.logits(pixel_values)
+        logits = torch.cat([predictor.view_logits(c) for c in torch.stack(pending).split(chunk)])
         out.probs[pending_idx] = predictor.probabilities(logits)
         t_model += time.perf_counter() - t0
         pending.clear()

@@ -94,6 +94,16 @@ class CalibratedSource(SectionSource):
         self.src.close()
 
 
+def section_reference(src: SectionSource, max_rows: int = 512) -> np.ndarray:
+    """Linear white reference (``colour.photo_reference``) of a whole section, from evenly spaced row
+    bands (at most ``max_rows`` rows read), so big mosaics cost one light pass."""
+    from ..colour import photo_reference
+
+    step = max(1, src.height // max_rows)
+    rows = [src.read_rows(y, min(y + 1, src.height)) for y in range(0, src.height, step)]
+    return photo_reference(np.concatenate(rows))
+
+
 @dataclass
 class RawSource(SectionSource):
     """Uncompressed row-major pixels in a file, as blocks of rows (one block for .npy, one per TIFF strip)."""
