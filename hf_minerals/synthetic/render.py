@@ -15,7 +15,7 @@ from .layout import Layout
 from .polish import surface
 from .shifts import sample_imaging
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 CELL = 512  # section layout cell (px); grains stay within 2 cells of their own
 MAX_PIXELS = 30_000 * 30_000  # tiles (streamed)
 MAX_PIXELS_IN_MEMORY = 20_000 * 20_000  # render_section holds image + mask: 4 bytes per pixel
