@@ -13,7 +13,8 @@
    Three recipes: (i) no photometric augmentation (the pre-issue-10 recipe's colour jitter removed),
    (ii) linear-light augmentation (exposure +-1 EV, white balance, picture style), (iii) (ii) plus
    photo-level context (trained on raw and photo-normalised views; predicted as the average of both,
-   ``Predictor(photo_views=True)``). Figure of merit: accuracy drop per shift (target <= 0.05).
+   ``Predictor(photo_views=True)``), (iv) as (iii) with the augmentation widened to the whole lamp range
+   left uncorrected and +-2 EV. Figure of merit: accuracy drop per shift (target <= 0.05).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     "no_photometric_aug": {"aug": AugmentConfig(color_jitter=0.0, exposure_ev=0.0, white_balance=0.0), "views": False},
     "linear_light_aug": {"aug": AugmentConfig(), "views": False},
     "linear_light_aug+photo_views": {"aug": AugmentConfig(photo_view=0.5), "views": True},
+    # the whole lamp range uncorrected (2900-6500 K: log R/B gain up to ~0.7) and +-2 EV, plus photo views
+    "wide_linear_aug+photo_views": {"aug": AugmentConfig(exposure_ev=2.0, white_balance=0.5, photo_view=0.5),
+                                    "views": True},
 }
 
 
