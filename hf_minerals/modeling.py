@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,8 @@ def _check_override_keys(config: PretrainedConfig, overrides: dict[str, Any]) ->
         raise ValueError(f"config_overrides: '{key}' is not a field of {type(config).__name__}{hint}")
 
 
-def _label_kwargs(labels: list[str]) -> dict[str, Any]:
+def label_config(labels: Sequence[str]) -> dict[str, Any]:
+    """``num_labels``, ``id2label``, ``label2id`` for a model config: the one label <-> class-id mapping of a model."""
     id2label = {i: name for i, name in enumerate(labels)}
     return {"num_labels": len(labels), "id2label": id2label, "label2id": {n: i for i, n in id2label.items()}}
 
@@ -229,12 +231,12 @@ def build_classifier(
     if init == "pretrained":
         check_pretrained_available(name, revision)
         _check_override_keys(AutoConfig.from_pretrained(name, revision=revision), overrides)
-        model = load_classifier(name, revision=revision, ignore_mismatched_sizes=True, **_label_kwargs(labels), **overrides)
+        model = load_classifier(name, revision=revision, ignore_mismatched_sizes=True, **label_config(labels), **overrides)
         processor = load_processor(name, revision=revision)
     elif init == "scratch":
         src, config = _scratch_source(name, revision)
         _check_override_keys(config, overrides)
-        for key, value in {**overrides, **_label_kwargs(labels)}.items():
+        for key, value in {**overrides, **label_config(labels)}.items():
             setattr(config, key, value)
         model = AutoModelForImageClassification.from_config(config)
         processor = load_processor(src) if src != name else load_processor(name, revision=revision)

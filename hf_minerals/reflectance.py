@@ -10,16 +10,15 @@ The white frame also carries the lamp colour, white balance, exposure and vignet
 all of these divide out (the image-acquisition protocol of Minerals 2024, 14(1), 51). Frames are lightly
 smoothed (noise) and resized to the image when the camera binned differently (same aspect ratio only).
 
-``hf-minerals calibrate-images --dark D --white W --reference-reflectance R IN... --output DIR`` writes, per
+``hf-minerals calibrate-images --dark D --white W --reference_reflectance R --inputs IN... --output_dir DIR`` writes, per
 image, ``<name>.png`` (8-bit sRGB of R / ``display_max``: 255 = 100 % by default, what models are trained
-on) and ``<name>.reflectance.npy`` (float32 %, H x W x 3) unless ``--no-npy``. The Predictor, the mapper
+on) and ``<name>.reflectance.npy`` (float32 %, H x W x 3) unless ``--no_npy``. The Predictor, the mapper
 and the Space take the same calibration as an option (``reflectance=``), and ``build-dataset`` takes
 calibrated folders (calibrate first: masks, mapping and metadata files are copied unchanged).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -183,48 +182,59 @@ def reference_value(text: Sequence[str]) -> float | list[float]:
     try:
         vals = [float(t) for t in text]
     except ValueError:
-        raise ValueError(f"--reference-reflectance: give a % value, three per-channel values, or one of {sorted(STANDARDS)}") from None
+        raise ValueError(f"--reference_reflectance: give a % value, three per-channel values, or one of {sorted(STANDARDS)}") from None
     if len(vals) not in (1, 3):
-        raise ValueError("--reference-reflectance takes one value or three (R G B)")
+        raise ValueError("--reference_reflectance takes one value or three (R G B)")
     return vals[0] if len(vals) == 1 else vals
 
 
-def add_arguments(p: argparse.ArgumentParser, required: bool = False) -> None:
-    """The calibration flags, shared by calibrate-images, build-dataset, predict and map."""
-    p.add_argument("--dark", required=required, default=None, help="dark frame (lamp off / shutter closed)")
-    p.add_argument("--white", required=required, default=None, help="frame of the reflectance standard, same settings")
-    p.add_argument("--reference-reflectance", nargs="+", default=None, required=required,
-                   help=f"the standard's reflectance in %% (one value, three R G B values, or one of {sorted(STANDARDS)})")
+@dataclass
+class ReflectanceArguments:
+    """The calibration flags, shared by calibrate-images, predict and map (all three or none)."""
+
+    dark: str | None = field(default=None, metadata={"help": "dark frame (lamp off / shutter closed)"})
+    white: str | None = field(default=None, metadata={"help": "frame of the reflectance standard, same lamp/objective/exposure"})
+    reference_reflectance: list[str] | None = field(
+        default=None, metadata={"help": f"the standard's reflectance in % (one value, three R G B values, or one of {sorted(STANDARDS)})"}
+    )
 
 
-def from_args(args: argparse.Namespace) -> ReflectanceCalibration | None:
+def from_args(args: ReflectanceArguments) -> ReflectanceCalibration | None:
     """The calibration the flags ask for, or None; half-given flags are an error."""
     given = [args.dark is not None, args.white is not None, args.reference_reflectance is not None]
     if not any(given):
         return None
     if not all(given):
-        raise ValueError("--dark, --white and --reference-reflectance go together")
+        raise ValueError("--dark, --white and --reference_reflectance go together")
     return ReflectanceCalibration.load(args.dark, args.white, reference_value(args.reference_reflectance))
 
 
+@dataclass
+class CalibrateImagesArguments:
+    """``hf-minerals calibrate-images``: raw photomicrographs -> reflectance (%) with a dark frame and a white standard."""
+
+    inputs: list[str] = field(metadata={"help": "image files or folders (walked recursively; masks/ and other files copied)"})
+    output_dir: str = field(metadata={"help": "output folder (PNG + .reflectance.npy per image, calibration.json, args.yaml)"})
+    display_max: float = field(default=100.0, metadata={"help": "reflectance % shown as 255 in the PNGs"})
+    no_npy: bool = field(default=False, metadata={"help": "skip the float32 .reflectance.npy files"})
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hf-minerals calibrate-images",
-                                description="Raw photomicrographs -> reflectance (%) with a dark frame and a white standard.")
-    p.add_argument("inputs", nargs="+", help="image files or folders (walked recursively; masks/ and other files copied)")
-    add_arguments(p, required=True)
-    p.add_argument("--output", required=True, help="output folder")
-    p.add_argument("--display-max", type=float, default=100.0, help="reflectance %% shown as 255 in the PNGs (default 100)")
-    p.add_argument("--no-npy", action="store_true", help="skip the float32 .reflectance.npy files")
-    args = p.parse_args(argv)
+    from .cli_args import parse_command_line, save_args
+
+    args, refl_args = parse_command_line([CalibrateImagesArguments, ReflectanceArguments], argv,
+                                         prog="hf-minerals calibrate-images")
     try:
-        cal = from_args(args)
-        assert cal is not None
+        cal = from_args(refl_args)
+        if cal is None:
+            raise ValueError("--dark, --white and --reference_reflectance are required")
         cal.display_max = float(args.display_max)
-        summary = calibrate_paths(args.inputs, args.output, cal, save_npy=not args.no_npy)
+        summary = calibrate_paths(args.inputs, args.output_dir, cal, save_npy=not args.no_npy)
     except (ValueError, ImageLoadError) as exc:
         sys.exit(f"hf-minerals calibrate-images: error: {exc}")
+    save_args(Path(args.output_dir) / "args.yaml", args, refl_args, command="hf-minerals calibrate-images")
     for f in summary["failed"]:
         print(f"hf-minerals calibrate-images: skipped {f['path']}: {f['error']}", file=sys.stderr)
     print(f"calibrated {len(summary['images'])} image(s), {len(summary['failed'])} failed, "
-          f"{summary['copied_files']} other file(s) copied -> {args.output}")
+          f"{summary['copied_files']} other file(s) copied -> {args.output_dir}")
     return 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Raw photomicrographs -> reflectance (%) with a dark frame and a white reflectance standard.
 
-    python scripts/calibrate_images.py photos/ --dark dark.png --white sic.png --reference-reflectance SiC --output calibrated/
+    python scripts/calibrate_images.py --inputs photos/ --dark dark.png --white sic.png --reference_reflectance SiC --output_dir calibrated/
 
 See hf_minerals/reflectance.py and docs/data.md.
 """

@@ -8,16 +8,12 @@
 
 The YAML recipe gives defaults, any ``--field value`` overrides them, unknown keys are rejected.
 Every option: docs/training.md (or ``--help``). The steps live in ``hf_minerals.training``.
+
+``--config FILE.yaml`` gives any option from YAML (flags override it; unknown keys stop with a hint);
+the resolved arguments go to ``<output_dir>/args.yaml``, itself a valid ``--config``.
 """
 
-import os
-import sys
-
-# sys.path[0] is this folder, where scripts/evaluate.py would shadow the `evaluate` package.
-_here = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
-
-from hf_minerals.training import main  # noqa: E402
+from hf_minerals.training import main
 
 if __name__ == "__main__":
     main()

@@ -69,8 +69,8 @@ def test_cli_calibrates_files_and_folders(tmp_path):
     Image.fromarray(sc.mask).save(src / "masks" / "pyrite" / "a.png")
     (src / "mapping.json").write_text("{}")
     (src / "pyrite" / "broken.png").write_bytes(b"not a png")
-    calibrate_main([str(src), "--dark", str(tmp_path / "dark.png"), "--white", str(tmp_path / "white.png"),
-                    "--reference-reflectance", "SiC", "--output", str(tmp_path / "out")])
+    calibrate_main(["--inputs", str(src), "--dark", str(tmp_path / "dark.png"), "--white", str(tmp_path / "white.png"),
+                    "--reference_reflectance", "SiC", "--output_dir", str(tmp_path / "out")])
     out = tmp_path / "out"
     refl = np.load(out / "pyrite" / "a.reflectance.npy")
     assert refl.shape == (96, 96, 3)
@@ -94,8 +94,8 @@ def test_bad_frames_fail_clearly(tmp_path):
         cal.reflectance(np.zeros((64, 128, 3), np.uint8))
     with pytest.raises(SystemExit):
         calibrate_paths  # noqa: B018 - imported API
-        calibrate_main([str(tmp_path), "--dark", "x.png", "--white", "y.png", "--reference-reflectance", "20",
-                        "--output", str(tmp_path / "o")])
+        calibrate_main(["--inputs", str(tmp_path), "--dark", "x.png", "--white", "y.png", "--reference_reflectance", "20",
+                        "--output_dir", str(tmp_path / "o")])
 
 
 def test_predictor_and_mapper_apply_the_calibration(tmp_path):
@@ -121,25 +121,25 @@ def test_predictor_and_mapper_apply_the_calibration(tmp_path):
     assert np.abs(bands.astype(int) - cal.to_image(big).astype(int)).max() <= 1
     for name, arr in (("dark.png", dark), ("white.png", white), ("section.png", big)):
         Image.fromarray(arr).save(tmp_path / name)
-    map_main(["--model", str(model), "--image", str(tmp_path / "section.png"), "--output", str(tmp_path / "map"),
-              "--tile", "64", "--no-progress", "--dark", str(tmp_path / "dark.png"), "--white", str(tmp_path / "white.png"),
-              "--reference-reflectance", "20.5"])
+    map_main(["--model", str(model), "--image", str(tmp_path / "section.png"), "--output_dir", str(tmp_path / "map"),
+              "--tile", "64", "--no_progress", "--dark", str(tmp_path / "dark.png"), "--white", str(tmp_path / "white.png"),
+              "--reference_reflectance", "20.5"])
     assert any((tmp_path / "map").iterdir())
     with pytest.raises(SystemExit):  # half the flags: a clear error
-        map_main(["--model", str(model), "--image", str(tmp_path / "section.png"), "--output", str(tmp_path / "m2"),
+        map_main(["--model", str(model), "--image", str(tmp_path / "section.png"), "--output_dir", str(tmp_path / "m2"),
                   "--dark", str(tmp_path / "dark.png")])
 
 
 def test_synthetic_folder_emits_matching_frames(tmp_path):
     from hf_minerals.synthetic.cli import main as synth_main
 
-    synth_main(["--output", str(tmp_path / "s"), "--per-class", "1", "--size", "64", "--classes", "galena",
-                "--calibration-frames", "20.5"])
+    synth_main(["--output_dir", str(tmp_path / "s"), "--per_class", "1", "--size", "64", "--classes", "galena",
+                "--calibration_frames", "20.5"])
     row = json.loads((tmp_path / "s" / "metadata.jsonl").read_text().splitlines()[0])
     assert row["reference_reflectance"] == 20.5
-    calibrate_main([str(tmp_path / "s" / row["file_name"]), "--dark", str(tmp_path / "s" / row["dark_file_name"]),
-                    "--white", str(tmp_path / "s" / row["white_file_name"]), "--reference-reflectance", "20.5",
-                    "--output", str(tmp_path / "c")])
+    calibrate_main(["--inputs", str(tmp_path / "s" / row["file_name"]), "--dark", str(tmp_path / "s" / row["dark_file_name"]),
+                    "--white", str(tmp_path / "s" / row["white_file_name"]), "--reference_reflectance", "20.5",
+                    "--output_dir", str(tmp_path / "c")])
     refl = np.load(tmp_path / "c" / Path(row["file_name"]).name.replace(".png", ".reflectance.npy"))
     mask = np.asarray(Image.open(tmp_path / "s" / row["mask_file_name"]))
     sel = ndimage.binary_erosion(mask == CODE_OF["galena"], iterations=2)

@@ -1,6 +1,6 @@
 """Real-photo robustness on SYNTHETIC scenes: trained on the default imaging, tested under lab shifts.
 
-``python scripts/benchmark.py real-robustness [--quick]``
+``python scripts/benchmark.py real-robustness [--quick] [--recipes ...] [--no_shortcuts]``
 
 1. Shortcut controls (``synthetic/shortcuts.py``): a classifier on the ore-masked photo (a) and on the
    nuisance quantities [um/px, ore coverage, grain count, background] (b) should score within 0.1 of
@@ -19,8 +19,8 @@
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -128,11 +128,14 @@ def robustness(n_train: int, n_test: int, size: int, crop: int, epochs: int, rec
     return result
 
 
-def run(quick: bool, args: list[str]) -> dict:
-    p = argparse.ArgumentParser(prog="benchmark.py real-robustness")
-    p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
-    p.add_argument("--no-shortcuts", action="store_true", help="skip the shortcut controls")
-    opts = p.parse_args(args)
+@dataclass
+class Arguments:
+    recipes: list[str] = field(default_factory=lambda: list(RECIPES),
+                               metadata={"help": "training recipes to compare", "choices": list(RECIPES)})
+    no_shortcuts: bool = field(default=False, metadata={"help": "skip the shortcut controls"})
+
+
+def run(quick: bool, opts: Arguments) -> dict:
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     out: dict[str, Any] = {"synthetic": True, "data": "SYNTHETIC scenes (hf_minerals.synthetic), not photomicrographs"}
