@@ -76,3 +76,27 @@ def test_predictor_photo_views_average_both_views(tmp_path):
     cfg = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**cfg, PHOTO_VIEWS_ATTR: True}))
     assert Predictor.from_pretrained(folder).photo_views  # a model trained with photo views says so
+
+
+def test_mapper_normalises_tiles_by_the_whole_section(tmp_path, monkeypatch):
+    from tiny_models import make_tiny_model
+
+    from hf_minerals.mapping import map_section
+    from hf_minerals.predict import Predictor
+    from hf_minerals.synthetic import render_section
+
+    sec = render_section(256, 192, seed=2).image
+    pred = Predictor.from_pretrained(make_tiny_model("resnet", tmp_path / "m"), photo_views=True)
+    seen = []
+    real = pred.view_logits
+
+    def spy(batch):
+        seen.append(None if pred.photo_reference is None else pred.photo_reference.copy())
+        return real(batch)
+
+    monkeypatch.setattr(pred, "view_logits", spy)
+    map_section(pred, sec, tile=64, progress=False, min_ore_share=0.0)
+    from hf_minerals.colour import photo_reference
+
+    assert seen and all(r is not None and np.allclose(r, photo_reference(sec), atol=0.02) for r in seen)
+    assert pred.photo_reference is None  # not left pinned for the next call

@@ -10,7 +10,7 @@ from .. import reflectance
 from ..imageio import DEFAULT_MAX_PIXELS
 from ..predict import Predictor
 from .outputs import write_outputs
-from .sources import CalibratedSource, open_section, section_reference
+from .sources import CalibratedSource, open_section
 from .tiler import DEFAULT_BACKGROUND_LUMA, DEFAULT_MIN_ORE_SHARE, map_section
 
 
@@ -55,8 +55,6 @@ def main(argv: list[str] | None = None) -> int:
                                           photo_views=args.photo_views)
     with open_section(args.image, max_pixels=args.max_pixels) as raw_src:
         src = raw_src if refl is None else CalibratedSource(raw_src, refl)
-        if predictor.photo_views:  # one white reference for the whole section, not one per tile
-            predictor.photo_reference = section_reference(src)
         m = map_section(predictor, src, tile=args.tile, stride=args.stride, background_luma=args.background_luma,
                         min_ore_share=args.min_ore_share, canvas_max_side=args.canvas_size,
                         progress=not args.no_progress)

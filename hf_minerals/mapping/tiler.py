@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..predict import UNKNOWN, Predictor
-from .sources import ArraySource, SectionSource
+from .sources import ArraySource, SectionSource, section_reference
 from .tiles import TileGrid
 
 BACKGROUND = "background"
@@ -81,11 +81,23 @@ def map_section(
     """Classify every non-background tile of ``source`` and account its area (see module docstring).
 
     ``unknown_threshold``: this call's threshold (a Space request's); None = the predictor's own.
+    A predictor with ``photo_views`` normalises every tile by the white reference of the whole section.
     """
-    from tqdm.auto import tqdm
-
     threshold = predictor.unknown_threshold if unknown_threshold is None else unknown_threshold
     src = ArraySource(source) if isinstance(source, np.ndarray) else source
+    pinned = predictor.photo_reference
+    if predictor.photo_views and pinned is None:  # one white reference for the whole section, not per tile
+        predictor.photo_reference = section_reference(src)
+    try:
+        return _map(predictor, src, tile, stride, background_luma, min_ore_share, canvas_max_side, progress, threshold)
+    finally:
+        predictor.photo_reference = pinned
+
+
+def _map(predictor: Predictor, src: SectionSource, tile: int, stride: int | None, background_luma: int,
+         min_ore_share: float, canvas_max_side: int, progress: bool, threshold: float | None) -> SectionMap:
+    from tqdm.auto import tqdm
+
     W, H = src.width, src.height
     tile_eff = min(tile, W, H)  # an image smaller than a tile is one (smaller) tile, never padded
     stride_eff = min(stride or tile, tile_eff)
