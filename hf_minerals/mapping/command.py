@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import reflectance
-from ..imageio import DEFAULT_MAX_PIXELS
+from ..inputs import MAX_PIXELS
 from ..predict import Predictor
 from .outputs import write_outputs
 from .sources import CalibratedSource, open_section
@@ -33,7 +33,8 @@ class MapArguments:
                                  metadata={"help": "tiles with a smaller share of bright pixels are background"})
     unknown_threshold: float | None = field(default=None, metadata={"help": "default: calibration.json, else off"})
     um_per_px: float | None = field(default=None, metadata={"help": "pixel size, for a scale bar in micrometres"})
-    max_pixels: int = field(default=DEFAULT_MAX_PIXELS, metadata={"help": "limit for images decoded whole"})
+    max_pixels: int | None = field(default=None, metadata={
+        "help": f"limit for images decoded whole (default: the shared input policy, {MAX_PIXELS:,})"})
     canvas_size: int = field(default=1600, metadata={"help": "longest side of the map/overlay pictures"})
     synthetic: bool = field(default=False, metadata={"help": "label the outputs SYNTHETIC (synthetic input)"})
     no_progress: bool = False
@@ -50,10 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         refl = reflectance.from_args(refl_args)
     except ValueError as exc:
         sys.exit(f"hf-minerals map: error: {exc}")
-    predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
-                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold,
-                                          photo_views=args.photo_views)
-    with open_section(args.image, max_pixels=args.max_pixels) as raw_src:
+    with open_section(args.image, max_pixels=args.max_pixels) as raw_src:  # a bad image fails before the model loads
+        predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
+                                              bf16=args.bf16, unknown_threshold=args.unknown_threshold,
+                                              photo_views=args.photo_views)
         src = raw_src if refl is None else CalibratedSource(raw_src, refl)
         m = map_section(predictor, src, tile=args.tile, stride=args.stride, background_luma=args.background_luma,
                         min_ore_share=args.min_ore_share, canvas_max_side=args.canvas_size,

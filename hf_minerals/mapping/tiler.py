@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..predict import UNKNOWN, Predictor
-from .sources import ArraySource, SectionSource, section_reference
+from .sources import ArraySource, SectionSource, check_section_size, section_reference
 from .tiles import TileGrid
 
 BACKGROUND = "background"
@@ -85,6 +85,7 @@ def map_section(
     """
     threshold = predictor.unknown_threshold if unknown_threshold is None else unknown_threshold
     src = ArraySource(source) if isinstance(source, np.ndarray) else source
+    check_section_size(src.width, src.height)  # the shared smallest side: never a 1-px tile read as "100 %"
     pinned = predictor.photo_reference
     if predictor.photo_views and pinned is None:  # one white reference for the whole section, not per tile
         predictor.photo_reference = section_reference(src)
