@@ -100,3 +100,20 @@ def test_mapper_normalises_tiles_by_the_whole_section(tmp_path, monkeypatch):
 
     assert seen and all(r is not None and np.allclose(r, photo_reference(sec), atol=0.02) for r in seen)
     assert pred.photo_reference is None  # not left pinned for the next call
+
+
+def test_builder_stores_the_whole_photo_reference_of_each_patch(tmp_path):
+    from data_fixtures import make_mask_set
+    from PIL import Image
+
+    from hf_minerals.colour import photo_reference
+    from hf_minerals.data import build_dataset
+
+    src = make_mask_set(tmp_path / "src")
+    dsd, _ = build_dataset(src, tmp_path / "out", patch_size=32, purity=0.9, ratios="1,0,0", progress=False)
+    row = dsd["train"][0]
+    photo = Image.open(src / row["source_path"]).convert("RGB")
+    np.testing.assert_allclose(row["photo_reference"], photo_reference(photo), atol=1e-4)
+    patch_ref = photo_reference(photo.crop(tuple(row["crop_box"])))
+    assert len({tuple(np.round(r["photo_reference"], 4)) for r in dsd["train"]}) <= len({r["source_path"] for r in dsd["train"]})
+    assert patch_ref.shape == (3,)

@@ -66,6 +66,7 @@ def generate_rows(records, class_names, max_pixels: int | None = None):
             "source_path": rec.source_path,
             "crop_box": list(rec.crop_box),
             "synthetic": bool(rec.synthetic),
+            "photo_reference": reader.photo_reference(rec),
         }
 
 

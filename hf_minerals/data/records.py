@@ -54,6 +54,9 @@ def features(class_names: list[str]) -> datasets.Features:
             "source_path": datasets.Value("string"),
             "crop_box": datasets.Sequence(datasets.Value("int32")),
             "synthetic": datasets.Value("bool"),
+            # linear white reference (per-channel 99th percentile) of the WHOLE source photo of the patch:
+            # training's photo-normalised views use it (docs/training.md, ``colour.py``)
+            "photo_reference": datasets.Sequence(datasets.Value("float32"), length=3),
         }
     )
 
@@ -103,6 +106,17 @@ class RecordReader:
             self._key = key
         assert self._img is not None
         return self._img
+
+    def photo_reference(self, rec: Record) -> list[float]:
+        """White reference of the whole photo the record comes from (computed once per photo)."""
+        from ..colour import photo_reference
+
+        key = rec.path or rec.source_path
+        if getattr(self, "_ref_key", None) != key:
+            img = self._decoded(rec) if rec.crop_box else load_image(rec.path if rec.path else rec.data,
+                                                                     max_pixels=self.max_pixels)
+            self._ref_key, self._ref = key, [round(float(x), 5) for x in photo_reference(img)]
+        return self._ref
 
     def encode(self, rec: Record) -> bytes:
         """Original bytes for clean 8-bit RGB JPEG/PNG files, lossless PNG of the decoded pixels otherwise."""
