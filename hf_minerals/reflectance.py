@@ -50,10 +50,15 @@ def linear_to_srgb8(lin: np.ndarray) -> np.ndarray:
 
 
 def _smooth(frame: np.ndarray, size: int = 5) -> np.ndarray:
-    """Box-average each channel of a float frame (the standard is flat: this only averages noise away)."""
-    from scipy.ndimage import uniform_filter
-
-    return uniform_filter(frame.astype(np.float32), size=(size, size, 1), mode="nearest")
+    """Box-average each channel of a float frame over ``size`` x ``size`` px, edges replicated (the standard
+    is flat: this only averages noise away). Cumulative sums: no SciPy needed where the Space runs this."""
+    r = size // 2
+    x = np.pad(frame.astype(np.float64), ((r + 1, r), (r + 1, r), (0, 0)), mode="edge")
+    x[0, :], x[:, 0] = 0, 0
+    c = x.cumsum(0).cumsum(1)
+    h, w = frame.shape[:2]
+    out = c[size:, size:] - c[:-size, size:] - c[size:, :-size] + c[:-size, :-size]
+    return (out[:h, :w] / (size * size)).astype(np.float32)
 
 
 def _band(frame: np.ndarray, y0: int, y1: int, height: int, width: int) -> np.ndarray:
@@ -195,7 +200,7 @@ class ReflectanceArguments:
     dark: str | None = field(default=None, metadata={"help": "dark frame (lamp off / shutter closed)"})
     white: str | None = field(default=None, metadata={"help": "frame of the reflectance standard, same lamp/objective/exposure"})
     reference_reflectance: list[str] | None = field(
-        default=None, metadata={"help": f"the standard's reflectance in % (one value, three R G B values, or one of {sorted(STANDARDS)})"}
+        default=None, metadata={"help": f"the standard's reflectance in percent (one value, three R G B values, or one of {sorted(STANDARDS)})"}
     )
 
 
@@ -215,7 +220,7 @@ class CalibrateImagesArguments:
 
     inputs: list[str] = field(metadata={"help": "image files or folders (walked recursively; masks/ and other files copied)"})
     output_dir: str = field(metadata={"help": "output folder (PNG + .reflectance.npy per image, calibration.json, args.yaml)"})
-    display_max: float = field(default=100.0, metadata={"help": "reflectance % shown as 255 in the PNGs"})
+    display_max: float = field(default=100.0, metadata={"help": "reflectance (percent) shown as 255 in the PNGs"})
     no_npy: bool = field(default=False, metadata={"help": "skip the float32 .reflectance.npy files"})
 
 

@@ -35,7 +35,7 @@ class SyntheticArguments:
     overwrite: bool = field(default=False, metadata={"help": "replace an existing synthetic data set in --output_dir"})
     calibration_frames: float | None = field(
         default=None, metadata={"help": "also write each photo's dark frame and white-standard frame (standard of this "
-                                        "reflectance %, e.g. 20.5 for SiC)"})
+                                        "reflectance in percent, e.g. 20.5 for SiC)"})
 
 
 def write_section(output: Path, width: int, height: int, seed: int, classes, shift, tile: int) -> dict:
