@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synthetic": ("hf_minerals.synthetic.cli:main", "write SYNTHETIC scenes / a section / a gallery (make_synthetic.py)"),
     "train": ("hf_minerals.training:main", "train a classifier from a YAML recipe + CLI overrides (Trainer)"),
     "quickstart": ("hf_minerals.quickstart:main", "offline demo: synthetic data -> compact Swin -> eval + card"),
+    "pretrain": ("hf_minerals.training.pretrain:main", "mineral-pretrained weights from streamed SYNTHETIC scenes (offline ImageNet twin)"),
     "build-dataset": ("hf_minerals.data.cli:main", "build a leak-free mineral image data set + report + card"),
     "publish": ("hf_minerals.hub:main", "push a data set (model, space) to the Hub with its card"),
     "evaluate": ("hf_minerals.evaluation:main", "evaluate a model on a split: metrics JSON, tables, plots"),
