@@ -145,3 +145,33 @@ def test_synthetic_folder_emits_matching_frames(tmp_path):
     sel = ndimage.binary_erosion(mask == CODE_OF["galena"], iterations=2)
     truth = channel_reflectance(row["imaging"], row["phase_reflectance"]["galena"])
     assert np.abs(refl[sel].mean(0) - truth).max() < 2.5
+
+
+def test_space_service_and_mapper_use_a_configured_calibration(tmp_path, monkeypatch):
+    """A lab's Space: frames from environment variables; the mapper stretches them over the whole section."""
+    from tiny_models import make_tiny_model
+
+    from hf_minerals.mapping import map_section
+    from hf_minerals.mapping.sources import ArraySource, CalibratedSource
+    from hf_minerals.predict import Predictor
+    from hf_minerals.service import REFLECTANCE_ENV, MineralService, ServiceError
+
+    sc = render_scene("galena", 96, seed=3)
+    dark, white = calibration_frames(sc)
+    for name, arr in (("dark.png", dark), ("white.png", white)):
+        Image.fromarray(arr).save(tmp_path / name)
+    model = make_tiny_model("resnet", tmp_path / "m")
+    for key, value in zip(REFLECTANCE_ENV, (tmp_path / "dark.png", tmp_path / "white.png", "SiC")):
+        monkeypatch.setenv(key, str(value))
+    service = MineralService.from_pretrained(str(model))
+    cal = service.predictor.reflectance
+    assert cal is not None and cal.reference == (20.5, 20.5, 20.5)
+    big = np.asarray(Image.fromarray(sc.image).resize((192, 192)))
+    with_cal = map_section(service.predictor, big, tile=64, progress=False, min_ore_share=0.0)
+    assert service.predictor.reflectance is cal  # restored after the call
+    plain = Predictor.from_pretrained(model)
+    by_hand = map_section(plain, CalibratedSource(ArraySource(big), cal), tile=64, progress=False, min_ore_share=0.0)
+    np.testing.assert_allclose(with_cal.probs, by_hand.probs, atol=1e-5)
+    monkeypatch.delenv(REFLECTANCE_ENV[1])
+    with pytest.raises(ServiceError, match="none"):
+        MineralService.from_pretrained(str(model))

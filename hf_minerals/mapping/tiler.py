@@ -86,13 +86,18 @@ def map_section(
     threshold = predictor.unknown_threshold if unknown_threshold is None else unknown_threshold
     src = ArraySource(source) if isinstance(source, np.ndarray) else source
     check_section_size(src.width, src.height)  # the shared smallest side: never a 1-px tile read as "100 %"
+    calibration = predictor.reflectance
+    if calibration is not None:  # frames stretched over the whole section, applied band by band, not per tile
+        from .sources import CalibratedSource
+
+        src, predictor.reflectance = CalibratedSource(src, calibration), None
     pinned = predictor.photo_reference
     if predictor.photo_views and pinned is None:  # one white reference for the whole section, not per tile
         predictor.photo_reference = section_reference(src)
     try:
         return _map(predictor, src, tile, stride, background_luma, min_ore_share, canvas_max_side, progress, threshold)
     finally:
-        predictor.photo_reference = pinned
+        predictor.photo_reference, predictor.reflectance = pinned, calibration
 
 
 def _map(predictor: Predictor, src: SectionSource, tile: int, stride: int | None, background_luma: int,
