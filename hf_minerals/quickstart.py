@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 shutil.rmtree(folder)
     results = run_training(model_args, data_args, training_args)
 
-    # temperature + "unknown" threshold fitted on the validation split, stored in the model folder
+    # temperature + "unknown" threshold fitted on the validation split, and the open-set ("not a known
+    # mineral") score fitted on the train split with its threshold on the validation split; in the model folder
     from .calibration import calibrate
 
     calibration = calibrate(training_args.output_dir, data_args.dataset_name, split="validation")
@@ -100,6 +101,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(
         f"calibration: temperature {calibration['temperature']:.2f}, answers 'unknown' below "
         f"{calibration['unknown_threshold']:.2f} confidence (fitted on the validation split)"
+    )
+    ood = calibration["ood"]
+    print(
+        f"open set:    answers 'unknown' for images unlike the known minerals ({ood['method_name']} feature distance "
+        f"> {ood['threshold']:.3g}, fitted on the {ood['distance_fitted_on']['split']} split; blank and noise images)"
     )
     print(f"model:      {training_args.output_dir}/  (pipeline('image-classification', model=...) loads it)")
     print(f"evaluation: {data_args.report_dir}/  (eval_results.json, confusion_matrix.png, reliability.png)")

@@ -88,13 +88,13 @@ def test_mapper_normalises_tiles_by_the_whole_section(tmp_path, monkeypatch):
     sec = render_section(256, 192, seed=2).image
     pred = Predictor.from_pretrained(make_tiny_model("resnet", tmp_path / "m"), photo_views=True)
     seen = []
-    real = pred.view_logits
+    real = pred.view_scores
 
     def spy(batch):
         seen.append(None if pred.photo_reference is None else pred.photo_reference.copy())
         return real(batch)
 
-    monkeypatch.setattr(pred, "view_logits", spy)
+    monkeypatch.setattr(pred, "view_scores", spy)
     map_section(pred, sec, tile=64, progress=False, min_ore_share=0.0)
     from hf_minerals.colour import photo_reference
 
