@@ -175,3 +175,27 @@ def test_space_service_and_mapper_use_a_configured_calibration(tmp_path, monkeyp
     monkeypatch.delenv(REFLECTANCE_ENV[1])
     with pytest.raises(ServiceError, match="none"):
         MineralService.from_pretrained(str(model))
+
+
+def test_build_dataset_calibrates_every_photo(tmp_path):
+    from hf_minerals.data.cli import main as build_main
+
+    sc = render_scene("galena", 96, seed=5, shift="underexposed")
+    dark, white = calibration_frames(sc)
+    src = tmp_path / "photos"
+    for mineral in ("galena", "pyrite"):
+        (src / mineral).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(sc.image).save(src / mineral / f"S{i}_{mineral}.png")
+    for name, arr in (("dark.png", dark), ("white.png", white)):
+        Image.fromarray(arr).save(tmp_path / name)
+    build_main(["--source", str(src), "--output_dir", str(tmp_path / "ds"), "--group_regex", "^(S\\d+)_",
+                "--ratios", "1,0,0", "--no_progress", "--dark", str(tmp_path / "dark.png"),
+                "--white", str(tmp_path / "white.png"), "--reference_reflectance", "20.5"])
+    from datasets import load_from_disk
+
+    row = load_from_disk(str(tmp_path / "ds"))["train"][0]
+    cal = ReflectanceCalibration.from_frames(dark, white, 20.5)
+    assert np.abs(np.asarray(row["image"]).astype(int) - cal.to_image(sc.image).astype(int)).max() <= 1
+    report = json.loads((tmp_path / "ds" / "build_report.json").read_text())
+    assert report["options"]["reflectance"]["reference_reflectance"] == [20.5, 20.5, 20.5]
