@@ -117,3 +117,19 @@ def test_builder_stores_the_whole_photo_reference_of_each_patch(tmp_path):
     patch_ref = photo_reference(photo.crop(tuple(row["crop_box"])))
     assert len({tuple(np.round(r["photo_reference"], 4)) for r in dsd["train"]}) <= len({r["source_path"] for r in dsd["train"]})
     assert patch_ref.shape == (3,)
+
+
+def test_model_card_says_what_pipeline_gives_up_for_photo_view_models(tmp_path):
+    import json
+
+    from tiny_models import make_tiny_model
+
+    from hf_minerals.model_card import build_model_card
+    from hf_minerals.predict import PHOTO_VIEWS_ATTR
+
+    folder = make_tiny_model("resnet", tmp_path / "m")
+    assert "gives up" not in build_model_card(folder, init="scratch", synthetic=True).content
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, PHOTO_VIEWS_ATTR: True}))
+    text = build_model_card(folder, init="scratch", synthetic=True).content
+    assert "what `pipeline()` alone gives up" in text and "raw view alone" in text
