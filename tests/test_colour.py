@@ -81,6 +81,8 @@ def test_predictor_photo_views_average_both_views(tmp_path):
 def test_mapper_normalises_tiles_by_the_whole_section(tmp_path, monkeypatch):
     from tiny_models import make_tiny_model
 
+    import hf_minerals.mapping.tiler as tiler
+    from hf_minerals.colour import photo_reference
     from hf_minerals.mapping import map_section
     from hf_minerals.predict import Predictor
     from hf_minerals.synthetic import render_section
@@ -88,18 +90,19 @@ def test_mapper_normalises_tiles_by_the_whole_section(tmp_path, monkeypatch):
     sec = render_section(256, 192, seed=2).image
     pred = Predictor.from_pretrained(make_tiny_model("resnet", tmp_path / "m"), photo_views=True)
     seen = []
-    real = pred.view_scores
+    real = tiler.normalised_view
 
-    def spy(batch):
-        seen.append(None if pred.photo_reference is None else pred.photo_reference.copy())
-        return real(batch)
+    def spy(tile, reference=None):
+        seen.append(None if reference is None else np.asarray(reference).copy())
+        return real(tile, reference)
 
-    monkeypatch.setattr(pred, "view_scores", spy)
+    monkeypatch.setattr(tiler, "normalised_view", spy)
     map_section(pred, sec, tile=64, progress=False, min_ore_share=0.0)
-    from hf_minerals.colour import photo_reference
-
     assert seen and all(r is not None and np.allclose(r, photo_reference(sec), atol=0.02) for r in seen)
-    assert pred.photo_reference is None  # not left pinned for the next call
+    plain = Predictor.from_pretrained(make_tiny_model("resnet", tmp_path / "m2"))
+    seen.clear()
+    map_section(plain, sec, tile=64, progress=False, min_ore_share=0.0)
+    assert not seen  # no photo views, no second view
 
 
 def test_builder_stores_the_whole_photo_reference_of_each_patch(tmp_path):

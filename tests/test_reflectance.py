@@ -168,7 +168,7 @@ def test_space_service_and_mapper_use_a_configured_calibration(tmp_path, monkeyp
     assert cal is not None and cal.reference == (20.5, 20.5, 20.5)
     big = np.asarray(Image.fromarray(sc.image).resize((192, 192)))
     with_cal = map_section(service.predictor, big, tile=64, progress=False, min_ore_share=0.0)
-    assert service.predictor.reflectance is cal  # restored after the call
+    assert service.predictor.reflectance is cal  # the predictor is left as it was
     plain = Predictor.from_pretrained(model)
     by_hand = map_section(plain, CalibratedSource(ArraySource(big), cal), tile=64, progress=False, min_ore_share=0.0)
     np.testing.assert_allclose(with_cal.probs, by_hand.probs, atol=1e-5)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..colour import normalised_view
 from ..predict import UNKNOWN, Predictor
 from .sources import ArraySource, SectionSource, check_section_size, section_reference
 from .tiles import TileGrid
@@ -79,31 +80,33 @@ def map_section(
     canvas_max_side: int = 1600,
     progress: bool = True,
     unknown_threshold: float | None = None,
+    ore: Any = None,
 ) -> SectionMap:
     """Classify every non-background tile of ``source`` and account its area (see module docstring).
 
     ``unknown_threshold``: this call's threshold (a Space request's); None = the predictor's own.
+    ``ore``: an ``ore.OreThreshold`` (per-image, illumination-corrected) used instead of ``background_luma``.
     A predictor with ``photo_views`` normalises every tile by the white reference of the whole section.
     """
     threshold = predictor.unknown_threshold if unknown_threshold is None else unknown_threshold
     src = ArraySource(source) if isinstance(source, np.ndarray) else source
     check_section_size(src.width, src.height)  # the shared smallest side: never a 1-px tile read as "100 %"
-    calibration = predictor.reflectance
+    calibration = getattr(predictor, "reflectance", None)
     if calibration is not None:  # frames stretched over the whole section, applied band by band, not per tile
         from .sources import CalibratedSource
 
-        src, predictor.reflectance = CalibratedSource(src, calibration), None
-    pinned = predictor.photo_reference
-    if predictor.photo_views and pinned is None:  # one white reference for the whole section, not per tile
-        predictor.photo_reference = section_reference(src)
-    try:
-        return _map(predictor, src, tile, stride, background_luma, min_ore_share, canvas_max_side, progress, threshold)
-    finally:
-        predictor.photo_reference, predictor.reflectance = pinned, calibration
+        src = CalibratedSource(src, calibration)
+    reference = None
+    if getattr(predictor, "photo_views", False):  # one white reference for the whole section, not per tile
+        pinned = getattr(predictor, "photo_reference", None)
+        reference = section_reference(src) if pinned is None else pinned
+    return _map(predictor, src, tile, stride, background_luma, min_ore_share, canvas_max_side, progress, threshold,
+                ore, reference)
 
 
 def _map(predictor: Predictor, src: SectionSource, tile: int, stride: int | None, background_luma: int,
-         min_ore_share: float, canvas_max_side: int, progress: bool, threshold: float | None) -> SectionMap:
+         min_ore_share: float, canvas_max_side: int, progress: bool, threshold: float | None, ore: Any,
+         reference: np.ndarray | None = None) -> SectionMap:
     from tqdm.auto import tqdm
 
     W, H = src.width, src.height
@@ -118,7 +121,8 @@ def _map(predictor: Predictor, src: SectionSource, tile: int, stride: int | None
         W, H, grid, list(predictor.labels), np.full((n, c), np.nan, np.float32), np.zeros(n, np.uint8),
         np.full(n, np.nan, np.float32), np.full(n, -1, np.int16), np.zeros(n, np.int64), np.zeros(n, np.int64), scale,
         np.zeros((ch, cw, 3), np.uint8), np.zeros((ch, cw), np.int32), np.zeros((ch, cw), bool),
-        settings={"tile": tile_eff, "stride": stride_eff, "background_luma": background_luma,
+        settings={"tile": tile_eff, "stride": stride_eff,
+                  "background_luma": background_luma if ore is None else ore.to_dict(),
                   "min_ore_share": min_ore_share, "unknown_threshold": threshold,
                   "ood_threshold": predictor.ood_threshold if predictor.ood is not None else None,
                   "temperature": predictor.temperature, "source": src.kind},
@@ -132,10 +136,17 @@ def _map(predictor: Predictor, src: SectionSource, tile: int, stride: int | None
     def flush() -> None:
         nonlocal t_model
         t0 = time.perf_counter()
-        scored = [predictor.view_scores(c) for c in torch.stack(pending).split(chunk)]
-        logits = torch.cat([lg for lg, _ in scored])
-        if predictor.ood is not None:
-            out.ood_scores[pending_idx] = np.concatenate([o for _, o in scored])
+        tiles = torch.stack(pending)
+        pixel_values = torch.cat([predictor.preprocess(c) for c in tiles.split(chunk)])
+        if predictor.ood is None:
+            logits = predictor.logits(pixel_values)
+        else:
+            logits, features = predictor.forward(pixel_values)
+            out.ood_scores[pending_idx] = predictor.ood_scores(pixel_values, features)
+        if reference is not None:  # photo views: average with the tiles normalised by the SECTION's reference
+            views = [normalised_view(t, reference) for t in tiles]
+            logits = (logits + predictor.logits(torch.cat([predictor.preprocess(v) for v in
+                                                           [views[j : j + chunk] for j in range(0, len(views), chunk)]]))) / 2
         out.probs[pending_idx] = predictor.probabilities(logits)
         t_model += time.perf_counter() - t0
         pending.clear()
@@ -156,10 +167,12 @@ def _map(predictor: Predictor, src: SectionSource, tile: int, stride: int | None
         if cy1 > cy0:
             sub = band[np.arange(cy0, cy1) * scale - y0][:, ::scale]
             out.thumbnail[cy0:cy1] = sub
-            out.canvas_bright[cy0:cy1] = luma(sub) >= background_luma
+            out.canvas_bright[cy0:cy1] = (luma(sub) >= background_luma if ore is None else
+                                          ore.mask_at(sub, np.arange(cy0, cy1) * scale, np.arange(cw) * scale))
             out.canvas_tile[cy0:cy1] = r * cols + col_of_cx[None, :]
         # bright-pixel counts of every owned rectangle in this band row, in one vectorised pass
-        col_bright = (luma(band[oy0:oy1]) >= background_luma).sum(0, dtype=np.int64)
+        bright = luma(band[oy0:oy1]) >= background_luma if ore is None else ore.ore_mask(band[oy0:oy1], y0 + oy0)
+        col_bright = bright.sum(0, dtype=np.int64)
         row0 = r * cols
         out.bright_px[row0 : row0 + cols] = np.add.reduceat(col_bright, xs.own_start)
         out.owned_px[row0 : row0 + cols] = (oy1 - oy0) * (xs.own_end - xs.own_start)
