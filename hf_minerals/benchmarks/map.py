@@ -29,7 +29,8 @@ from ..data.loading import load_split
 from ..imageio import load_image
 from ..mapping import SectionMap, map_section
 from ..mapping.pixels import PixelMap, map_pixels
-from ..mapping.tiler import STATUS_BACKGROUND, STATUS_MINERAL, STATUS_UNKNOWN
+from ..mapping.sources import ArraySource, section_reference
+from ..mapping.tiler import STATUS_BACKGROUND, STATUS_MINERAL, STATUS_UNKNOWN, preprocess_chunk, score_tiles
 from ..minerals import BACKGROUND_PHASES, CODE_OF, EXTRA_MINERALS, MASK_CODES
 from ..openset.fit import fit_openset
 from ..predict import Predictor
@@ -138,14 +139,21 @@ def open_set(predictor: Predictor, dataset: Path, n: int) -> dict[str, Any]:
 
 
 def model_time_same_tiles(predictor: Predictor, image: np.ndarray, m: SectionMap, repeats: int) -> float:
-    """Seconds the predictor alone needs for the tiles the mapper classified (already cut, in memory)."""
+    """Seconds the predictor alone needs for the tiles the mapper classified (already cut, in memory), doing
+    exactly the mapper's model work (:func:`score_tiles`: both views with photo views, open-set features
+    with a scorer), in the mapper's batches."""
     t = m.grid.tile
     boxes = m.grid.boxes()[m.status != STATUS_BACKGROUND]
     tiles = torch.from_numpy(np.stack([image[y0 : y0 + t, x0 : x0 + t] for x0, y0, _, _ in boxes])).permute(0, 3, 1, 2)
+    reference = None
+    if getattr(predictor, "photo_views", False):
+        pinned = getattr(predictor, "photo_reference", None)
+        reference = section_reference(ArraySource(image)) if pinned is None else pinned
+    chunk = preprocess_chunk(t)
 
     def run() -> None:
-        for chunk in tiles.split(predictor.batch_size):
-            predictor.probabilities(predictor.logits(predictor.preprocess(chunk.contiguous())))
+        for batch in tiles.split(predictor.batch_size):
+            score_tiles(predictor, batch.contiguous(), reference, chunk)
 
     return timeit(run, repeats=repeats, warmup=0)
 

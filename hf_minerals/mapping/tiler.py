@@ -69,6 +69,30 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return y >> 8
 
 
+def score_tiles(predictor: Predictor, tiles: torch.Tensor, reference: np.ndarray | None, chunk: int
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The model's whole work on a batch of uint8 tiles (B, 3, t, t): calibrated probabilities and open-set
+    scores (None without a scorer). One function, so the benchmark's "pure model time" runs exactly the
+    forward passes the mapper runs (both views with photo views, the open-set features with a scorer)."""
+    pixel_values = torch.cat([predictor.preprocess(c) for c in tiles.split(chunk)])
+    ood = None
+    if predictor.ood is None:
+        logits = predictor.logits(pixel_values)
+    else:
+        logits, features = predictor.forward(pixel_values)
+        ood = predictor.ood_scores(pixel_values, features)
+    if reference is not None:  # photo views: average with the tiles normalised by the SECTION's reference
+        views = [normalised_view(t, reference) for t in tiles]
+        logits = (logits + predictor.logits(torch.cat([predictor.preprocess(v) for v in
+                                                       [views[j : j + chunk] for j in range(0, len(views), chunk)]]))) / 2
+    return predictor.probabilities(logits), ood
+
+
+def preprocess_chunk(tile: int) -> int:
+    """Tiles preprocessed at a time (~4 MP): bounded float copies."""
+    return max(1, (1 << 22) // (tile * tile))
+
+
 def map_section(
     predictor: Predictor,
     source: SectionSource | np.ndarray,
@@ -136,25 +160,17 @@ def _map(predictor: Predictor, src: SectionSource, tile: int, stride: int | None
     def flush() -> None:
         nonlocal t_model
         t0 = time.perf_counter()
-        tiles = torch.stack(pending)
-        pixel_values = torch.cat([predictor.preprocess(c) for c in tiles.split(chunk)])
-        if predictor.ood is None:
-            logits = predictor.logits(pixel_values)
-        else:
-            logits, features = predictor.forward(pixel_values)
-            out.ood_scores[pending_idx] = predictor.ood_scores(pixel_values, features)
-        if reference is not None:  # photo views: average with the tiles normalised by the SECTION's reference
-            views = [normalised_view(t, reference) for t in tiles]
-            logits = (logits + predictor.logits(torch.cat([predictor.preprocess(v) for v in
-                                                           [views[j : j + chunk] for j in range(0, len(views), chunk)]]))) / 2
-        out.probs[pending_idx] = predictor.probabilities(logits)
+        probs, ood = score_tiles(predictor, torch.stack(pending), reference, chunk)
+        if ood is not None:
+            out.ood_scores[pending_idx] = ood
+        out.probs[pending_idx] = probs
         t_model += time.perf_counter() - t0
         pending.clear()
         pending_idx.clear()
 
     # canvas: nearest-pixel samples at multiples of ``scale``; canvas column -> owning tile column
     col_of_cx = np.searchsorted(xs.own_end, np.arange(cw) * scale, side="right")
-    chunk = max(1, (1 << 22) // (tile_eff * tile_eff))  # preprocess ~4 MP at a time: bounded float copies
+    chunk = preprocess_chunk(tile_eff)
     bar = tqdm(total=n, unit="tile", desc="map", disable=not progress)
     for r in range(rows):
         t0 = time.perf_counter()
