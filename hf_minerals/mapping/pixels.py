@@ -206,6 +206,7 @@ class CellScan:
     full: np.ndarray  # (gh, gw) bool: every pixel of the cell is ore (a clean colour sample)
     gain_cell: np.ndarray  # (gh, gw) float32 illumination gain at each cell
     spread: np.ndarray  # (gh, gw) uint8 largest max - min of green or blue over the cell's ore pixels
+    noise: np.ndarray  # (3, 3) covariance of ore pixels about their cell mean (calm all-ore cells, one cell row per band)
     mask: np.ndarray | None  # (H, W) bool ore mask, when the label image is wanted
 
 
@@ -219,6 +220,7 @@ def scan_cells(src: SectionSource, ore: OreThreshold, f: int, keep_mask: bool, b
     count = np.zeros((gh, gw), np.uint16)
     sums = np.zeros((gh, gw, 3), np.float32)
     spread = np.zeros((gh, gw), np.uint8)
+    noise_sum, noise_n = np.zeros((3, 3), np.float64), 0
     mask_all = np.zeros((H, W), bool) if keep_mask else None
     xs = np.arange(W)
     for y0 in range(0, H, band):
@@ -243,7 +245,20 @@ def scan_cells(src: SectionSource, ore: OreThreshold, f: int, keep_mask: bool, b
         top = np.maximum.reduceat(hi.reshape(-1, f, W, 2).max(1), cols, axis=1)
         bottom = np.minimum.reduceat(lo.reshape(-1, f, W, 2).min(1), cols, axis=1)
         rows = masked.reshape(-1, f, W, 3).sum(1, dtype=np.uint16)
-        spread[y0 // f : y0 // f + len(rows)] = (top.astype(np.int16) - bottom).clip(0).max(2).astype(np.uint8)
+        band_spread = (top.astype(np.int16) - bottom).clip(0).max(2).astype(np.uint8)
+        spread[y0 // f : y0 // f + len(rows)] = band_spread
+        if h >= f and W >= f:  # pixel noise: spread of pixels about their cell mean, first cell row of the band
+            wf = W // f
+            cells = rgb[:f, : wf * f].reshape(f, wf, f, 3).transpose(1, 0, 2, 3).reshape(wf, f * f, 3)
+            whole = mask[:f, : wf * f].reshape(f, wf, f).all((0, 2))
+            if whole.any():
+                calm = whole & (band_spread[0, :wf] <= np.median(band_spread[0, :wf][whole]))
+                d = cells[calm].astype(np.float32)
+                d -= d.mean(1, keepdims=True)
+                d *= ore.gain_at(np.array([y0]), np.arange(wf)[calm] * f)[0][:, None, None]
+                d = d.reshape(-1, 3)
+                noise_sum += d.T @ d
+                noise_n += len(d) - int(calm.sum())
         g0 = y0 // f
         sums[g0 : g0 + len(rows)] = np.add.reduceat(rows, cols, axis=1)
         count[g0 : g0 + len(rows)] = np.add.reduceat(m8.reshape(-1, f, W).sum(1, dtype=np.uint16), cols, axis=1)
@@ -255,7 +270,8 @@ def scan_cells(src: SectionSource, ore: OreThreshold, f: int, keep_mask: bool, b
     size_y = np.minimum(f, H - np.arange(gh) * f)
     size_x = np.minimum(f, W - np.arange(gw) * f)
     full = count == (size_y[:, None] * size_x[None, :])
-    return CellScan(f, count, colour, full, gain, spread, mask_all)
+    noise = (noise_sum / max(noise_n, 1)).astype(np.float32)
+    return CellScan(f, count, colour, full, gain, spread, noise, mask_all)
 
 
 def cell_prior(prior: np.ndarray, cell: int, f: int, shape: tuple[int, int], H: int, W: int) -> np.ndarray:
@@ -379,26 +395,6 @@ def refine_boundaries(src: SectionSource, ore: OreThreshold, scan: CellScan, lab
     return int(edge.sum())
 
 
-def pixel_noise(src: SectionSource, scan: CellScan, lab: np.ndarray, edge: np.ndarray, n: int = 400, seed: int = 0
-                ) -> np.ndarray:
-    """(3, 3) covariance of single ore pixels about their cell's mean colour (sensor noise + JPEG + texture),
-    from ``n`` interior cells: a pixel's colour model is the cell model widened by this."""
-    f = scan.f
-    gy, gx = np.nonzero(scan.full & (lab > 0) & ~edge)
-    if len(gy) < 10 or f == 1:
-        return np.zeros((3, 3), np.float32)
-    pick = np.random.default_rng(seed).choice(len(gy), min(n, len(gy)), replace=False)
-    gy, gx = np.sort(gy[pick]), gx[np.argsort(gy[pick], kind="stable")]
-    devs = []
-    for y in np.unique(gy):
-        rows = src.read_rows(int(y) * f, int(y) * f + f).astype(np.float32)
-        for x in gx[gy == y]:
-            block = rows[:, x * f : x * f + f].reshape(-1, 3) * scan.gain_cell[y, x]
-            devs.append(block - block.mean(0))
-    d = np.concatenate(devs)
-    return (d.T @ d / max(len(d) - len(devs), 1)).astype(np.float32)
-
-
 def cell_block_counts(scan: CellScan, lab: np.ndarray, n_phases: int, block_px: int, W: int, H: int) -> np.ndarray:
     """(n_blocks, n_phases) pixels per phase and ``block_px`` block, a cell's ore pixels all in its phase
     (:func:`refine_boundaries` then corrects the mixed cells). Column 0 (background) = the rest of the block."""
@@ -499,7 +495,7 @@ def map_pixels(
     refined = 0
     if f > 1:
         boundary = boundary_cells(lab)
-        cov_px = sigma + pixel_noise(src, scan, lab, boundary[0])[None]
+        cov_px = sigma + scan.noise[None]
         refined = refine_boundaries(src, ore, scan, lab, prior_c, mean, cov_px, block_counts, block_px, labels,
                                     boundary, band=band)
     t3 = time.perf_counter()
