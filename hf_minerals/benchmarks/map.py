@@ -120,6 +120,7 @@ def calibrate_in_memory(predictor: Predictor, dataset: Path | None, quick: bool)
     predictor.temperature, predictor.unknown_threshold = record["temperature"], record["unknown_threshold"]
     predictor.ood, record["ood"] = fit_openset(predictor, dataset, progress=False)  # open-set score, as calibrate fits it
     predictor.ood_threshold = record["ood"]["threshold"]
+    predictor.ood_tile_threshold = record["ood"]["tile_threshold"]
     return record
 
 

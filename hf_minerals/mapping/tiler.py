@@ -68,6 +68,14 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return y >> 8
 
 
+def tile_ood_threshold(predictor: Predictor) -> float | None:
+    """The open-set threshold for section tiles: calibration's tile threshold (fitted on tile-like crops of
+    validation images), else the image threshold; None without an open-set score."""
+    if predictor.ood is None:
+        return None
+    return predictor.ood_tile_threshold if predictor.ood_tile_threshold is not None else predictor.ood_threshold
+
+
 def map_section(
     predictor: Predictor,
     source: SectionSource | np.ndarray,
@@ -103,7 +111,7 @@ def map_section(
         np.zeros((ch, cw, 3), np.uint8), np.zeros((ch, cw), np.int32), np.zeros((ch, cw), bool),
         settings={"tile": tile_eff, "stride": stride_eff, "background_luma": background_luma,
                   "min_ore_share": min_ore_share, "unknown_threshold": threshold,
-                  "ood_threshold": predictor.ood_threshold if predictor.ood is not None else None,
+                  "ood_threshold": tile_ood_threshold(predictor),
                   "temperature": predictor.temperature, "source": src.kind},
     )
     xs, ys = grid.xs, grid.ys
@@ -168,8 +176,9 @@ def map_section(
         conf = np.ones(n, np.float32)
         conf[classified] = out.probs[classified].max(1)
         out.status[classified & (conf < threshold)] = STATUS_UNKNOWN
-    if predictor.ood is not None and predictor.ood_threshold is not None:
-        out.status[classified & (np.nan_to_num(out.ood_scores, nan=-np.inf) > predictor.ood_threshold)] = STATUS_UNKNOWN
+    ood_threshold = tile_ood_threshold(predictor)
+    if ood_threshold is not None:
+        out.status[classified & (np.nan_to_num(out.ood_scores, nan=-np.inf) > ood_threshold)] = STATUS_UNKNOWN
     out.timing = {"total_s": time.perf_counter() - t_start, "model_s": t_model, "read_s": t_read,
                   "tiles": n, "tiles_classified": int(classified.sum())}
     out.abundance = modal_abundance(out)

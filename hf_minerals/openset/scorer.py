@@ -40,10 +40,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from .colour import ColourGaussians, colour_stats
+
 OOD_FILE = "openset.safetensors"
-FORMAT = "1"  # layout of OOD_FILE: tensors "<part>.<name>", metadata method/format/scales/k/flat_std
-METHODS = ("knn", "mahalanobis", "knn+mahalanobis")
-DEFAULT_METHOD = "knn+mahalanobis"
+FORMAT = "2"  # layout of OOD_FILE: tensors "<part>.<name>", metadata method/format/scales/k/flat_std
+#: Every non-empty combination of the parts, in this order (a method name joins its parts with "+").
+METHODS = ("knn", "mahalanobis", "colour", "knn+mahalanobis", "knn+colour", "mahalanobis+colour",
+           "knn+mahalanobis+colour")
+#: Chosen on SELECTION negatives only (docs/benchmarks.md, "Open set"): the best mean AUROC over proxy
+#: unseen minerals, selection non-micrographs, transformed validation images and known classes left out.
+DEFAULT_METHOD = "colour"
 KNN_K = 10
 #: At most this many training features are kept for ``knn`` (an even, seeded subsample beyond it).
 MAX_BANK = 20_000
@@ -161,17 +167,21 @@ class KNNDistance:
         return {"bank": self.bank}
 
 
-PARTS: dict[str, type] = {"knn": KNNDistance, "mahalanobis": FeatureGaussians}
+PARTS: dict[str, type] = {"knn": KNNDistance, "mahalanobis": FeatureGaussians, "colour": ColourGaussians}
+#: Parts that read the photo-relative colour statistics (``colour.colour_stats``) instead of pooled features.
+COLOUR_PARTS = frozenset({"colour"})
+Part = KNNDistance | FeatureGaussians | ColourGaussians
 
 
 class OODScorer:
     """Scores images from what the predictor computes anyway: model inputs and pooled features.
 
-    The distance is one part (``knn`` or ``mahalanobis``) or the sum of both, each divided by its
-    median on known validation images (``knn+mahalanobis``) so neither dominates by its units.
+    The distance is one part or the sum of several, each divided by its median on known validation
+    images so none dominates by its units. Parts: ``knn`` and ``mahalanobis`` on pooled features,
+    ``colour`` on the photo-relative colour statistics of the input (``colour.colour_stats``).
     """
 
-    def __init__(self, parts: dict[str, KNNDistance | FeatureGaussians], scales: dict[str, float] | None = None,
+    def __init__(self, parts: dict[str, Part], scales: dict[str, float] | None = None,
                  flat_std: float = FLAT_STD) -> None:
         if not parts or set(parts) - set(PARTS):
             raise ValueError(f"open-set parts must be among {sorted(PARTS)}, got {sorted(parts)}")
@@ -183,26 +193,45 @@ class OODScorer:
     def method(self) -> str:
         return "+".join(self.parts)
 
+    @property
+    def needs_colour(self) -> bool:
+        return bool(COLOUR_PARTS & set(self.parts))
+
     @classmethod
     def fit(cls, features: torch.Tensor, labels: np.ndarray, n_classes: int, method: str = DEFAULT_METHOD,
-            scale_features: torch.Tensor | None = None) -> OODScorer:
-        """Fit each part of ``method`` on ``features``; a combination is scaled on ``scale_features`` (known images)."""
+            scale_features: torch.Tensor | None = None, colour: np.ndarray | None = None,
+            scale_colour: np.ndarray | None = None) -> OODScorer:
+        """Fit each part of ``method`` on ``features`` / ``colour`` (statistics of the same images); a combination
+        is scaled on ``scale_features`` / ``scale_colour`` (known images, e.g. the validation split)."""
         if method not in METHODS:
             raise ValueError(f"open-set method must be one of {METHODS}, got {method!r}")
         names = method.split("+")
         if len(names) > 1 and scale_features is None:
             raise ValueError(f"method {method!r} needs scale_features (known validation images) to weigh its parts")
-        parts = {n: PARTS[n].fit(features, labels, n_classes) for n in names}
-        scales = {n: float(np.median(parts[n].distance(scale_features))) or 1.0 for n in names} if len(names) > 1 else None
-        return cls(parts, scales)
+        if COLOUR_PARTS & set(names) and (colour is None or (len(names) > 1 and scale_colour is None)):
+            raise ValueError(f"method {method!r} needs the colour statistics of the fitting (and scaling) images")
+        parts = {n: PARTS[n].fit(colour if n in COLOUR_PARTS else features, labels, n_classes) for n in names}
+        scorer = cls(parts)
+        if len(names) > 1:
+            raw = scorer.part_distances(scale_features, scale_colour)
+            scorer.scales = {n: float(np.median(raw[n])) or 1.0 for n in names}
+        return scorer
 
-    def distance(self, features: torch.Tensor) -> np.ndarray:
-        return sum(part.distance(features) / self.scales[n] for n, part in self.parts.items())
+    def part_distances(self, features: torch.Tensor, colour: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Unscaled distance of each part."""
+        if self.needs_colour and colour is None:
+            raise ValueError(f"open-set method {self.method!r} needs colour statistics (colour.colour_stats)")
+        return {n: part.distance(colour if n in COLOUR_PARTS else features) for n, part in self.parts.items()}
+
+    def distance(self, features: torch.Tensor, colour: np.ndarray | None = None) -> np.ndarray:
+        """Sum of the parts' distances, each divided by its scale."""
+        return sum(d / self.scales[n] for n, d in self.part_distances(features, colour).items())
 
     def score(self, features: torch.Tensor, pixel_values: torch.Tensor, mean: tuple[float, ...],
               std: tuple[float, ...]) -> np.ndarray:
-        """Feature distance to the known minerals; ``inf`` for images the input checks reject."""
-        return np.where(input_check(pixel_values, mean, std, self.flat_std), np.inf, self.distance(features))
+        """Distance to the known minerals; ``inf`` for images the input checks reject."""
+        colour = colour_stats(pixel_values, mean, std) if self.needs_colour else None
+        return np.where(input_check(pixel_values, mean, std, self.flat_std), np.inf, self.distance(features, colour))
 
     def save(self, model_dir: str | os.PathLike) -> Path:
         from safetensors.torch import save
@@ -228,13 +257,15 @@ class OODScorer:
                 if method not in METHODS or meta.get("format") != FORMAT:
                     raise ValueError(f"{path}: open-set file of method {method!r}, format {meta.get('format')!r} "
                                      f"(this version reads {METHODS}, format {FORMAT}); {redo}")
-                parts: dict[str, KNNDistance | FeatureGaussians] = {}
+                parts: dict[str, Part] = {}
                 for n in method.split("+"):
                     if n == "knn":
                         parts[n] = KNNDistance(f.get_tensor("knn.bank").float(), int(meta.get("k", KNN_K)))
-                    else:
+                    elif n == "mahalanobis":
                         parts[n] = FeatureGaussians(f.get_tensor("mahalanobis.means").double(),
                                                     f.get_tensor("mahalanobis.precision").double())
+                    else:
+                        parts[n] = ColourGaussians(f.get_tensor("colour.means"), f.get_tensor("colour.precisions"))
         except (OSError, safetensors.SafetensorError) as exc:
             raise ValueError(f"{path}: unreadable open-set file ({exc}); {redo}") from exc
         return cls(parts, json.loads(meta.get("scales", "{}")), float(meta.get("flat_std", FLAT_STD)))
