@@ -30,6 +30,10 @@ BACKGROUND = "background"
 STATUS_BACKGROUND, STATUS_MINERAL, STATUS_UNKNOWN = 0, 1, 2
 DEFAULT_BACKGROUND_LUMA = 105
 DEFAULT_MIN_ORE_SHARE = 0.02
+#: The open-set score judges only tiles with at least this share of bright (ore) pixels: its colour part reads
+#: the brightest decile of a tile as the ore, which under 10 % ore is gangue. Thinner tiles (their ore is a
+#: sliver of the tile's area) are decided by the confidence threshold alone.
+OOD_MIN_ORE_SHARE = 0.10
 
 
 @dataclass
@@ -111,7 +115,7 @@ def map_section(
         np.zeros((ch, cw, 3), np.uint8), np.zeros((ch, cw), np.int32), np.zeros((ch, cw), bool),
         settings={"tile": tile_eff, "stride": stride_eff, "background_luma": background_luma,
                   "min_ore_share": min_ore_share, "unknown_threshold": threshold,
-                  "ood_threshold": tile_ood_threshold(predictor),
+                  "ood_threshold": tile_ood_threshold(predictor), "ood_min_ore_share": OOD_MIN_ORE_SHARE,
                   "temperature": predictor.temperature, "source": src.kind},
     )
     xs, ys = grid.xs, grid.ys
@@ -178,7 +182,8 @@ def map_section(
         out.status[classified & (conf < threshold)] = STATUS_UNKNOWN
     ood_threshold = tile_ood_threshold(predictor)
     if ood_threshold is not None:
-        out.status[classified & (np.nan_to_num(out.ood_scores, nan=-np.inf) > ood_threshold)] = STATUS_UNKNOWN
+        judged = classified & (out.bright_px >= OOD_MIN_ORE_SHARE * out.owned_px)
+        out.status[judged & (np.nan_to_num(out.ood_scores, nan=-np.inf) > ood_threshold)] = STATUS_UNKNOWN
     out.timing = {"total_s": time.perf_counter() - t_start, "model_s": t_model, "read_s": t_read,
                   "tiles": n, "tiles_classified": int(classified.sum())}
     out.abundance = modal_abundance(out)

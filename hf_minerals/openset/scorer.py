@@ -44,6 +44,8 @@ from .colour import ColourGaussians, colour_stats
 
 OOD_FILE = "openset.safetensors"
 FORMAT = "2"  # layout of OOD_FILE: tensors "<part>.<name>", metadata method/format/scales/k/flat_std
+#: Formats this version reads: "1" (knn / mahalanobis only, same layout) stays readable.
+READS_FORMATS = ("1", "2")
 #: Every non-empty combination of the parts, in this order (a method name joins its parts with "+").
 METHODS = ("knn", "mahalanobis", "colour", "knn+mahalanobis", "knn+colour", "mahalanobis+colour",
            "knn+mahalanobis+colour")
@@ -254,9 +256,10 @@ class OODScorer:
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata() or {}
                 method = meta.get("method", "")
-                if method not in METHODS or meta.get("format") != FORMAT:
+                fmt = meta.get("format")
+                if method not in METHODS or fmt not in READS_FORMATS or (fmt == "1" and "colour" in method):
                     raise ValueError(f"{path}: open-set file of method {method!r}, format {meta.get('format')!r} "
-                                     f"(this version reads {METHODS}, format {FORMAT}); {redo}")
+                                     f"(this version reads {METHODS}, formats {READS_FORMATS}); {redo}")
                 parts: dict[str, Part] = {}
                 for n in method.split("+"):
                     if n == "knn":
