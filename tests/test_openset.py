@@ -172,7 +172,7 @@ def test_format_1_files_still_load(tmp_path):
 def test_colour_stats_survive_exposure_and_white_balance():
     """Brightness statistics are relative to the photo's own brightest pixels (exposure cancels) and the ore's
     tint relative to the darker half (a white-balance gain on every pixel cancels): a SYNTHETIC scene shot
-    1 EV darker, or with a blue cast, keeps them; the absolute tint does move with the cast."""
+    1 EV darker, or with a blue cast, keeps every statistic, though its pixels changed a lot."""
     from hf_minerals.preprocessing import DataConfig, eval_transform
     from hf_minerals.synthetic import render_scene
     from hf_minerals.synthetic.optics import linear_to_srgb8, srgb8_to_linear
@@ -182,10 +182,8 @@ def test_colour_stats_survive_exposure_and_white_balance():
     variants = [lin, lin * 0.5, lin * np.array([0.8, 0.95, 1.0])]
     images = [linear_to_srgb8(np.clip(v, 0, 1).astype(np.float32)) for v in variants]
     stats = colour_stats(eval_transform([torch.from_numpy(a).permute(2, 0, 1) for a in images], cfg), cfg.mean, cfg.std)
-    relative = [STATS.index(n) for n in ("log Y10/Y99", "log Y50/Y99", "log Y90/Y99", "ore-vs-rest log R/G",
-                                         "ore-vs-rest log B/G")]
-    np.testing.assert_allclose(stats[1:, relative], np.repeat(stats[:1, relative], 2, 0), atol=0.06)
-    assert abs(stats[2, STATS.index("ore log R/G")] - stats[0, STATS.index("ore log R/G")]) > 0.15
+    np.testing.assert_allclose(stats[1:], np.repeat(stats[:1], 2, 0), atol=0.06)
+    assert np.abs(images[1].astype(int) - images[0]).mean() > 20 and np.abs(images[2].astype(int) - images[0]).mean() > 5
 
 
 def test_unseen_mineral_colour_is_far(trained):

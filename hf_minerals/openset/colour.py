@@ -14,12 +14,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-#: Names of the statistics (columns of ``colour_stats``), for calibration.json and docs.
+#: Names of the statistics (columns of ``colour_stats``), for calibration.json and docs. Only photo-relative
+#: ones: the absolute tint of the ore and the photo's colourfulness were candidates too, and lost on the
+#: selection negatives once the generator varied lamp, white balance and exposure (docs/benchmarks.md).
 STATS: tuple[str, ...] = (
     "log Y10/Y99", "log Y50/Y99", "log Y90/Y99",  # brightness distribution, exposure-free
-    "ore log R/G", "ore log B/G",  # tint of the brightest decile (absolute: white balance included)
     "ore-vs-rest log R/G", "ore-vs-rest log B/G",  # tint of the brightest decile relative to the darker half
-    "ore tint spread", "colourfulness",  # std of the ore's tint; mean |tint| of the brighter half
+    "ore tint spread",  # std of the ore's tint (bireflectance, zoning, mixed ores)
 )
 _LUMA = torch.tensor([0.2126, 0.7152, 0.0722])
 
@@ -41,12 +42,10 @@ def colour_stats(pixel_values: torch.Tensor, mean: tuple[float, ...], std: tuple
     tint = tint[:, [0, 2]]  # (N, 2, P)
     ore = (y >= q[:, 2:3]).unsqueeze(1).float()  # brightest decile
     rest = (y <= q[:, 1:2]).unsqueeze(1).float()  # darker half
-    upper = (y >= q[:, 1:2]).unsqueeze(1).float()
     ore_tint = (tint * ore).sum(2) / ore.sum(2).clamp_min(1)
     rest_tint = (tint * rest).sum(2) / rest.sum(2).clamp_min(1)
     spread = (((tint - ore_tint[:, :, None]) ** 2 * ore).sum((1, 2)) / (2 * ore.sum((1, 2))).clamp_min(1)).sqrt()
-    colourful = (tint.abs() * upper).sum((1, 2)) / (2 * upper.sum((1, 2))).clamp_min(1)
-    out = torch.cat([shape, ore_tint, ore_tint - rest_tint, spread[:, None], colourful[:, None]], dim=1)
+    out = torch.cat([shape, ore_tint - rest_tint, spread[:, None]], dim=1)
     return out.double().numpy()
 
 
