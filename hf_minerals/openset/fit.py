@@ -3,7 +3,6 @@ scorer so the Space, which only scores, never imports the data-set stack."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,10 +17,9 @@ if TYPE_CHECKING:
     from ..predict import Predictor
 
 
-def split_features(predictor: Predictor, split: Any, progress: bool = True,
-                   transform: Callable[[list[Image.Image], int], list[Any]] | None = None) -> SplitFeatures:
+def split_features(predictor: Predictor, split: Any, progress: bool = True) -> SplitFeatures:
     """Pooled features, colour statistics, input-check rejections and model label ids of a split with
-    ``image``/``label`` columns; ``transform(images, start)`` replaces each batch first (e.g. tile crops)."""
+    ``image``/``label`` columns."""
     from tqdm.auto import tqdm
 
     from ..data.loading import model_ids
@@ -32,7 +30,7 @@ def split_features(predictor: Predictor, split: Any, progress: bool = True,
     for start in tqdm(range(0, len(split), predictor.batch_size), desc="open-set features", disable=not progress):
         rows = split[start : start + predictor.batch_size]
         images = [im.convert("RGB") for im in rows["image"]]
-        pv = predictor.preprocess(transform(images, start) if transform else images)
+        pv = predictor.preprocess(images)
         feats.append(predictor.forward(pv)[1])
         colours.append(colour_stats(pv, cfg.mean, cfg.std))
         rejected.append(input_check(pv, cfg.mean, cfg.std))
@@ -48,21 +46,42 @@ class SplitFeatures:
     labels: np.ndarray
 
 
-#: Tile crops of the threshold split (``tile_crops``): side as a share of the image's, and crops per image.
-TILE_SIDES = (0.5, 0.75)
+#: At most this many threshold-split images make section-like tiles (a seeded subsample beyond it).
+MAX_TILES = 2000
 
 
-def tile_crops(images: list[Image.Image], start: int, seed: int = 0) -> list[np.ndarray]:
-    """One random square crop per image (side ``TILE_SIDES``, alternating), as a section tile sees a scene:
-    partial grains, mixed phases, more gangue. Seeded by the image's position: the same crops every run."""
+def tile_crops(images: list[Image.Image], seed: int = 0) -> list[np.ndarray]:
+    """One section-like tile per image: a 2 x 2 mosaic of the image and three others drawn at random from the
+    split (each resized to the image's smaller side), cut by an image-sized window at a random offset;
+    seeded. Like a section tile it holds partial grains, grain boundaries and several minerals; plain crops of
+    one scene left most known tiles of a SELECTION section (seed 900, not a benchmark seed) over the threshold."""
+    rng = np.random.default_rng(seed)
     out = []
     for j, im in enumerate(images):
-        a = np.asarray(im)
-        rng = np.random.default_rng([seed, start + j])
-        side = max(16, int(round(min(a.shape[:2]) * TILE_SIDES[(start + j) % len(TILE_SIDES)])))
-        y0, x0 = (int(rng.integers(0, a.shape[k] - side + 1)) for k in (0, 1))
-        out.append(np.ascontiguousarray(a[y0 : y0 + side, x0 : x0 + side]))
+        side = max(16, min(im.size))
+        others = rng.choice(len(images), 3) if len(images) > 1 else [j] * 3
+        parts = [np.asarray(images[k].convert("RGB").resize((side, side))) for k in (j, *others)]
+        mosaic = np.concatenate([np.concatenate(parts[:2], 1), np.concatenate(parts[2:], 1)], 0)
+        y0, x0 = (int(v) for v in rng.integers(0, side, 2))
+        out.append(np.ascontiguousarray(mosaic[y0 : y0 + side, x0 : x0 + side]))
     return out
+
+
+def tile_scores(predictor: Predictor, scorer: OODScorer, split: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(open-set scores, bright share by the mapper's default background luma) of ``tile_crops`` of a split."""
+    from ..mapping.tiler import DEFAULT_BACKGROUND_LUMA, luma
+
+    idx = np.arange(len(split))
+    if len(idx) > MAX_TILES:
+        idx = np.sort(np.random.default_rng(0).choice(len(idx), MAX_TILES, replace=False))
+    tiles = tile_crops([split[int(i)]["image"] for i in idx])
+    cfg = predictor.data_config
+    scores = []
+    for start in range(0, len(tiles), predictor.batch_size):
+        pv = predictor.preprocess(tiles[start : start + predictor.batch_size])
+        scores.append(scorer.score(predictor.forward(pv)[1], pv, cfg.mean, cfg.std))
+    share = np.array([float((luma(t) >= DEFAULT_BACKGROUND_LUMA).mean()) for t in tiles])
+    return (np.concatenate(scores) if scores else np.zeros(0)), share
 
 
 METHOD_TEXT = {
@@ -105,11 +124,10 @@ def fit_openset(predictor: Predictor, dataset: Any, fit_split: str = "train", th
                            colour=fit.colour, scale_colour=val.colour)
     vd = scorer.distance(val.features, val.colour)
     threshold = float(np.quantile(vd, keep, method="higher"))
-    tiles = split_features(predictor, threshold_data, progress, transform=tile_crops)
-    td = np.where(tiles.rejected, np.inf, scorer.distance(tiles.features, tiles.colour))
-    from ..mapping.tiler import DEFAULT_MIN_ORE_SHARE  # the mapper scores only tiles this bright; so do we
+    td, share = tile_scores(predictor, scorer, threshold_data)
+    from ..mapping.tiler import OOD_MIN_ORE_SHARE  # the mapper judges only tiles this bright; so do we
 
-    ore = tile_ore_share(predictor, threshold_data) >= DEFAULT_MIN_ORE_SHARE
+    ore = (share >= OOD_MIN_ORE_SHARE) & np.isfinite(td)  # input-check rejections are flagged by any threshold
     tile_threshold = max(threshold, float(np.quantile(td[ore], keep, method="higher"))) if ore.any() else threshold
     record = {
         "method": f"{method_text(method)}; input checks: images with every channel std < {scorer.flat_std} grey "
@@ -123,9 +141,9 @@ def fit_openset(predictor: Predictor, dataset: Any, fit_split: str = "train", th
         "threshold_fitted_on": {"split": threshold_split, "n": int(len(vd))},
         "tile_threshold_fitted_on": {
             "split": threshold_split, "n": int(ore.sum()),
-            "crops": f"one seeded random square crop per image, side {' / '.join(map(str, TILE_SIDES))} of the image's "
-                     f"(alternating), kept if >= {DEFAULT_MIN_ORE_SHARE:.0%} of its pixels are brighter than the mapper's "
-                     "background luma; never below the image threshold"},
+            "tiles": f"one per image (at most {MAX_TILES}): an image-sized window at a seeded random offset in a 2 x 2 "
+                     f"mosaic of the image and three random others; kept if >= {OOD_MIN_ORE_SHARE:.0%} of its pixels are brighter "
+                     "than the mapper's background luma (the tiles the mapper judges); never below the image threshold"},
         "scales": scorer.scales,
         "flat_std": scorer.flat_std,
         "min_correlation": MIN_CORRELATION,
@@ -133,14 +151,3 @@ def fit_openset(predictor: Predictor, dataset: Any, fit_split: str = "train", th
         "fit_split_share_rejected_by_input_checks": float(fit.rejected.mean()),
     }
     return scorer, record
-
-
-def tile_ore_share(predictor: Predictor, split: Any) -> np.ndarray:
-    """Share of each tile crop's pixels at or above the mapper's default background luma."""
-    from ..mapping.tiler import DEFAULT_BACKGROUND_LUMA, luma
-
-    shares = []
-    for start in range(0, len(split), predictor.batch_size):
-        images = [im.convert("RGB") for im in split[start : start + predictor.batch_size]["image"]]
-        shares += [float((luma(c) >= DEFAULT_BACKGROUND_LUMA).mean()) for c in tile_crops(images, start)]
-    return np.asarray(shares)
