@@ -203,7 +203,12 @@ def test_selection_negatives_are_not_test_kinds():
     """The design was chosen on these only: no test mineral or picture family, and the proxy rendering leaves
     the generator's optics as it found them."""
     from hf_minerals.benchmarks.openset import KINDS
-    from hf_minerals.benchmarks.openset_selection import NON_MICROGRAPH, PROXIES, proxy_scene, selection_negatives
+    from hf_minerals.benchmarks.openset_selection import (
+        NON_MICROGRAPH,
+        PROXIES,
+        proxy_scene,
+        selection_negatives,
+    )
     from hf_minerals.minerals import ALL_SYNTHETIC_MINERALS
     from hf_minerals.synthetic import optics, render_scene
 
@@ -302,7 +307,12 @@ def test_mapper_tile_threshold_and_ore_slivers(trained):
     """Tiles use calibration's tile threshold; a tile whose ore is a sliver (< OOD_MIN_ORE_SHARE bright) is
     judged by confidence alone (its colour statistics would describe the gangue), a half-orange tile is unknown."""
     from hf_minerals.mapping import map_section
-    from hf_minerals.mapping.tiler import OOD_MIN_ORE_SHARE, STATUS_MINERAL, STATUS_UNKNOWN, tile_ood_threshold
+    from hf_minerals.mapping.tiler import (
+        OOD_MIN_ORE_SHARE,
+        STATUS_MINERAL,
+        STATUS_UNKNOWN,
+        tile_ood_threshold,
+    )
 
     folder, record, _ = trained
     pred = Predictor.from_pretrained(folder)

@@ -3,16 +3,15 @@
 Temperature scaling + a confidence threshold cannot say *not a known mineral*: a small fine-tuned
 model is as sure about a black frame or an unseen mineral as about its own classes. Two signals can:
 
-1. **Feature distance** (learned, from known minerals only): the pooled features the classifier
-   head sees (input of ``model.classifier``) of the *training* split are modelled two ways, and the
-   score adds both distances, each divided by its median on known validation images:
-   ``knn`` — cosine distance of the L2-normalised features to the k-th nearest training feature
-   (k = 10; Sun et al. 2022), strong on unseen minerals; ``mahalanobis`` — distance to the nearest
-   class mean under class-conditional Gaussians with one shared covariance (Lee et al. 2018), strong
-   on inputs far from any micrograph. ``knn+mahalanobis`` was chosen over either alone on a development
-   protocol that sees no test kind: a known class left out of the fit, and validation images with
-   shuffled pixels / inverted / reversed channels (``scripts/benchmark.py openset`` repeats it).
-   No negative examples are used in fitting, so every kind of outlier is unseen.
+1. **A distance to the known minerals** (fitted on known minerals only; one part or a sum of parts, each
+   divided by its median on known validation images): ``colour`` (default) — photo-relative colour
+   statistics of the input (``colour.py``: brightness relative to the photo's brightest pixels, the ore's
+   tint relative to the gangue), one Gaussian per class; ``knn`` — cosine distance of the L2-normalised
+   pooled features (input of ``model.classifier``) to the k-th nearest training feature (k = 10; Sun et
+   al. 2022); ``mahalanobis`` — distance of the pooled features to the nearest class mean under
+   class-conditional Gaussians with one shared covariance (Lee et al. 2018). The default was chosen on
+   SELECTION negatives only, disjoint from the benchmark's test kinds (``benchmarks/openset_selection.py``,
+   docs/benchmarks.md). No negative example is used in fitting, so every kind of outlier is unseen.
 2. **Input checks** (cheap, documented, fixed — not fitted): an image whose every colour channel
    varies by less than ``FLAT_STD`` grey levels (0-255) after preprocessing holds no texture or colour
    variation to classify (a blank field, a lens cap, a uniform colour); an image whose neighbouring
@@ -21,7 +20,8 @@ model is as sure about a black frame or an unseen mineral as about its own class
    under the low-magnification shift). Either scores ``inf``.
 
 The threshold on the distance is chosen on the *validation* split so ``keep`` (default 95 %) of the
-known validation images are accepted. The feature bank and the Gaussians go into ``openset.safetensors``
+known validation images are accepted; the mapper's tile threshold likewise on section-like tiles made from
+them (``fit.tile_crops``). The fitted parts go into ``openset.safetensors``
 in the model folder, the threshold and what it was fitted on into ``calibration.json`` (key ``"ood"``); the model
 itself is untouched, so ``pipeline("image-classification")`` still loads it (without this score).
 """
