@@ -435,11 +435,25 @@ def run(quick: bool, opts: Arguments) -> dict[str, Any]:
         "map_megapixels_per_s": speed[best]["megapixels_per_s"],
         "open_set_unseen_flagged_unknown": result["open_set_scenes"]["unseen_share_flagged_unknown"],
         "open_set_known_accuracy": result["open_set_scenes"]["known_accuracy_top1"],
+        **open_set_tile_headline(result["accuracy_by_tile"]),
         "mosaic_peak_rss_mb": result["mosaic"]["peak_rss_while_mapping_mb"],
         "mosaic_rss_growth_mb": result["mosaic"]["rss_growth_mb"],
         **(mixed_headline(result["mixed_sections"]) if "mixed_sections" in result else {}),
     }
     return result
+
+
+def open_set_tile_headline(by_tile: dict[str, Any]) -> dict[str, Any]:
+    """Per tile size (first section): known / unseen tiles flagged and abundance error, for the mapper's rule
+    and for the confidence threshold alone."""
+    out = {}
+    for t, v in by_tile.items():
+        for rule, r in v["per_section"][0].get("decision_variants", {}).items():
+            if rule in ("confidence_only", "open_set_mapper_rule"):
+                out[f"tile{t}_{rule}_known_flagged_unseen_flagged_abundance_pp"] = (
+                    f"{r['known_mineral_tiles_flagged_unknown']:.3f} / {r['unseen_mineral_tiles_flagged_unknown'] or 0:.3f}"
+                    f" / {r['abundance_mean_abs_error_pp']:.2f}")
+    return out
 
 
 def mixed_headline(mixed: dict[str, Any]) -> dict[str, Any]:

@@ -310,4 +310,15 @@ def run(quick: bool, opts: Arguments) -> dict[str, Any]:
                                  "met": groups[g]["ood_score"]["auroc"] >= t} for g, t in targets.items()}
         result["targets"]["known_accuracy_drop"] = {"target": 0.02, "value": k["accuracy_drop_answered_vs_all"],
                                                     "met": k["accuracy_drop_answered_vs_all"] <= 0.02}
+        result["headline"] = {
+            "method": result["calibration"]["ood"]["method_name"],
+            "selection_best_method": result["method_selection"]["best"],
+            **{f"auroc_{g}": f"{groups[g]['ood_score']['auroc']} [{groups[g]['ood_score']['ci95'][0]}, "
+                             f"{groups[g]['ood_score']['ci95'][1]}]" for g in groups},
+            "auroc_unseen_by_mineral": ", ".join(f"{m} {v['auroc_ood_score']}"
+                                                 for m, v in groups["unseen_minerals"]["kinds"].items()),
+            "known_accuracy_all_vs_answered": f"{k['accuracy_top1_all']} / {k['accuracy_when_answered']}",
+            "known_accuracy_drop": k["accuracy_drop_answered_vs_all"],
+            "targets_met": ", ".join(f"{g} {'yes' if v['met'] else 'NO'}" for g, v in result["targets"].items()),
+        }
     return result
