@@ -318,7 +318,7 @@ def test_mapper_tile_threshold_and_ore_slivers(trained):
 
     folder, record, _ = trained
     pred = Predictor.from_pretrained(folder)
-    assert tile_ood_threshold(pred) == record["ood"]["tile_threshold"] != pred.ood_threshold
+    assert tile_ood_threshold(pred) == record["ood"]["tile_threshold"] >= pred.ood_threshold
     img = np.full((64, 128, 3), 30, np.uint8)
     img += np.random.default_rng(0).integers(0, 6, img.shape, dtype=np.uint8)  # dark gangue with texture
     img[20:36, 20:36] = (250, 120, 60)  # sliver: 256 px of 4096 (6 %) of an orange phase
@@ -329,3 +329,6 @@ def test_mapper_tile_threshold_and_ore_slivers(trained):
     assert m.ood_scores[0] > tile_ood_threshold(pred)  # the score would flag it ...
     assert m.status.tolist() == [STATUS_MINERAL, STATUS_UNKNOWN]  # ... but only the ore-rich tile is judged
     assert m.settings["ood_threshold"] == tile_ood_threshold(pred) and m.settings["ood_min_ore_share"] == OOD_MIN_ORE_SHARE
+    pred.ood_tile_threshold = float(m.ood_scores[1]) + 1.0  # tiles follow the tile threshold, not the image one
+    assert pred.ood_threshold < m.ood_scores[1]
+    assert map_section(pred, img, tile=64, progress=False, unknown_threshold=0.0).status.tolist() == [STATUS_MINERAL] * 2
