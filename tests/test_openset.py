@@ -232,7 +232,7 @@ def test_input_checks():
     cfg = DataConfig(crop=(64, 64))
     images = [*_reproductions(96).values(), render_scene("pyrite", 96, seed=1).image,
               render_scene("gold", 96, seed=2).image, render_gangue(96, seed=3).image]
-    rejected = input_check(eval_transform([torch.from_numpy(a).permute(2, 0, 1) for a in images], cfg), cfg.mean, cfg.std)
+    rejected = input_check(eval_transform([torch.from_numpy(np.array(a)).permute(2, 0, 1) for a in images], cfg), cfg.mean, cfg.std)
     assert rejected.tolist() == [True, True, True, True, False, False, False]
 
 
