@@ -241,4 +241,4 @@ def test_cell_path_file_source_and_no_label_image_agree(colour_predictor, tmp_pa
     right = sum(((a.labels == a.phases.index(n)) & (truth == k)).sum() for k, n in codes.items())
     whole = map_pixels(colour_predictor, img, tile=128, progress=False, colour_cell=8)
     right8 = sum(((whole.labels == whole.phases.index(n)) & (truth == k)).sum() for k, n in codes.items())
-    assert right / ore.sum() > 0.98 and right8 / ore.sum() > 0.97
+    assert right / ore.sum() > 0.99 and right8 / ore.sum() > 0.95  # default 4-px cells; 8-px cells still work
