@@ -234,6 +234,41 @@ def test_pretrained_local_folder_replaces_head(tiny_model_factory):
     assert not torch.equal(scratch.state_dict()[key], original.state_dict()[key])  # scratch: random
 
 
+def test_pretrained_refuses_reinitialised_backbone_tensors(tiny_model_factory, tmp_path, monkeypatch):
+    """`init: pretrained` with anything beyond the head newly initialised is an error naming the tensors."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from hf_minerals import modeling
+    from hf_minerals.modeling import NotPretrainedError, build_classifier
+
+    # a checkpoint that lacks two backbone tensors: they would silently start random
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_factory("resnet"), broken)
+    weights = load_file(broken / "model.safetensors")
+    dropped = sorted(k for k in weights if "embedder" in k and k.endswith(("convolution.weight", "normalization.weight")))
+    assert dropped
+    save_file({k: v for k, v in weights.items() if k not in dropped}, broken / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(NotPretrainedError, match="backbone tensor") as err:
+        build_classifier(str(broken), list(MINERALS), init="pretrained")
+    assert all(name.split(".", 1)[1] in str(err.value) for name in dropped)
+
+    # a shape-changing override is refused up front, before any weights are read
+    def no_weights(*args, **kwargs):
+        raise AssertionError("weights were loaded before the override check")
+
+    monkeypatch.setattr(modeling, "load_classifier", no_weights)
+    with pytest.raises(NotPretrainedError, match="embed_dim") as err:
+        build_classifier(str(tiny_model_factory("swin")), list(MINERALS), init="pretrained", config_overrides="{embed_dim: 24}")
+    assert "patch_embeddings.projection.weight" in str(err.value)
+    monkeypatch.undo()
+    # shape-neutral overrides (regularisation) are fine, and the head is all that is new
+    model, _ = build_classifier(str(tiny_model_factory("swin")), list(MINERALS), init="pretrained",
+                                config_overrides="{drop_path_rate: 0.2}")
+    assert model.hf_minerals_new_tensors == ["classifier.bias", "classifier.weight"]
+
+
 # -- a full run -----------------------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from ..modeling import (
     COMPACT_PREFIX,
     WeightsUnavailableError,
     build_classifier,
+    check_overrides_keep_shapes,
     check_pretrained_available,
     use_offline_mode_if_unreachable,
 )
@@ -107,6 +108,7 @@ def run_training(
         use_offline_mode_if_unreachable()  # an unreachable Hub costs ~25 s of retries per call otherwise
     if model_args.init == "pretrained":
         check_pretrained_available(model_args.model_name_or_path, model_args.model_revision)
+        check_overrides_keep_shapes(model_args.model_name_or_path, model_args.config_overrides, model_args.model_revision)
 
     # 4. data (class names come from its ClassLabel), 5. model + processor, then the transforms they define
     data = load_training_data(data_args)
@@ -206,7 +208,9 @@ def run_training(
         dataset_id=data_args.dataset_name,
         dataset_sizes=sizes,
         synthetic=data.synthetic,
-        hyperparameters=hyperparameters_from_args(training_args, _card_extras(model_args, data_args)),
+        hyperparameters=hyperparameters_from_args(
+            training_args, {**_card_extras(model_args, data_args), "weights": _init_note(trainer.model, model_args.init)}
+        ),
         training=_card_training(trainer, metrics, training_args),
         repo_id=training_args.hub_model_id if push else None,
     )
@@ -230,6 +234,14 @@ def _card_extras(model_args: ModelArguments, data_args: DataArguments) -> dict[s
     if model_args.config_overrides:
         extras["config_overrides"] = model_args.config_overrides
     return extras
+
+
+def _init_note(model: Any, init: str) -> str:
+    """What the card says about initialisation: checked, not assumed (see ``modeling.check_only_head_is_new``)."""
+    if init != "pretrained":
+        return "random (scratch)"
+    fresh = getattr(model, "hf_minerals_new_tensors", None)
+    return "pretrained; newly initialised: " + (", ".join(fresh) if fresh else "nothing")
 
 
 def _card_training(trainer: MineralTrainer, metrics: dict[str, Any], args: TrainingArguments) -> dict[str, Any]:
