@@ -134,6 +134,53 @@ def calibrate(
     return record
 
 
+def split_for_calibration(ds: Any, share: float = 0.5, seed: int = 0, label_column: str = "label",
+                          group_column: str = "group") -> tuple[Any, Any]:
+    """Split a validation set by group into (select, calibrate): disjoint groups, every class in both where it can.
+
+    The *select* part chooses the checkpoint (the Trainer's eval set); the *calibrate* part, never seen by
+    that choice, fits the temperature and the unknown threshold, so neither is tuned on the data that
+    picked the model. Groups (``group`` column; each row its own group without one) stay whole; each
+    group goes with its majority class, and ``share`` of each class's groups (at least one, never all)
+    go to *calibrate*.
+    """
+    if not 0 < share < 1:
+        raise ValueError(f"calibration share must be in (0, 1), got {share}")
+    labels = np.asarray(ds[label_column])
+    groups = np.asarray([str(g) for g in ds[group_column]]) if group_column in ds.column_names else np.arange(len(ds)).astype(str)
+    by_group: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        by_group.setdefault(g, []).append(i)
+    by_class: dict[int, list[str]] = {}
+    for g, rows in sorted(by_group.items()):
+        majority = int(np.bincount(labels[rows]).argmax())
+        by_class.setdefault(majority, []).append(g)
+    rng = np.random.default_rng(seed)
+    held: set[str] = set()
+    for c in sorted(by_class):
+        names = by_class[c]
+        rng.shuffle(names)
+        k = min(len(names) - 1, max(1, round(share * len(names)))) if len(names) > 1 else 0
+        held.update(names[:k])
+    if not held or len(held) == len(by_group):
+        raise ValueError(f"cannot split {len(by_group)} validation group(s) into selection and calibration parts")
+    calib = [i for i, g in enumerate(groups) if g in held]
+    select = [i for i, g in enumerate(groups) if g not in held]
+    return ds.select(select), ds.select(calib)
+
+
+def calibrate_split(model_dir: str | os.PathLike, split: Any, keep: float = 0.95, batch_size: int = 32,
+                    fitted_on: str = "", progress: bool = False) -> dict[str, Any]:
+    """Fit temperature + threshold on a ``datasets`` split and write ``calibration.json`` into ``model_dir``."""
+    predictor = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False)
+    logits, labels = dataset_logits(predictor, split, progress=progress)
+    record = calibrate_logits(logits, labels, keep)
+    if fitted_on:
+        record["fitted_on"] = fitted_on
+    write_calibration(model_dir, record)
+    return record
+
+
 def open_set_report(
     predictor: Predictor, known_images: Sequence[Any], known_labels: Sequence[str], unknown_images: Sequence[Any],
 ) -> dict[str, Any]:

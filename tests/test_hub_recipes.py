@@ -83,8 +83,6 @@ def test_recipe_under_accelerate_two_processes_over_the_hub(hub_server, data, tm
            str(REPO / "scripts/train.py"), *_recipe_argv(arch, data, out, "tester/resnet-ddp")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    results = json.loads((out / "all_results.json").read_text())
-    assert results["hub_url"]
     assert "| processes | 2 |" in hub_server.files("tester/resnet-ddp")["README.md"].decode()
     config = json.loads(hub_server.files("tester/resnet-ddp")["config.json"])
     assert config["id2label"] == {str(i): n for i, n in enumerate(MINERALS)}

@@ -300,7 +300,18 @@ def test_train_cli_end_to_end(tiny_model_factory, dataset, tmp_path):
     assert meta["pipeline_tag"] == "image-classification" and meta["model-index"][0]["results"]
 
     all_results = json.loads((out / "all_results.json").read_text())
-    assert all_results["epoch"] == 2.0 and all_results["test_n"] == 12 and all_results["eval_n"] == 12
+    assert all_results["epoch"] == 2.0 and all_results["test_n"] == 12
+    # validation split by group: one part chose the checkpoint, the other calibrated; the report came after
+    calibration = json.loads((out / "calibration.json").read_text())
+    assert all_results["eval_n"] + calibration["n_validation"] == 12 and 0 < calibration["n_validation"] < 12
+    report = json.loads((out / "eval_results.json").read_text())
+    assert report["calibration"] == calibration and report["temperature"] == calibration["temperature"]
+    assert report["ece_calibrated"] == report["ece"] and report["ece_uncalibrated"] >= 0
+    lo, hi = report["ci"]["accuracy"]
+    assert lo <= report["accuracy"] <= hi and report["ci"]["resampled_by"] == "image"  # no group column here
+    card = (out / "README.md").read_text()
+    assert "95 % CI" in card and "after calibration" in card and "before calibration" in card
+    assert "Accuracy (95% CI" in str(meta["model-index"])
     # Trainer's eval loop and the Predictor-based report see the same deterministic preprocessing
     assert all_results["test_accuracy"] == pytest.approx(all_results["test_report_accuracy"])
     assert results["test_accuracy"] == all_results["test_accuracy"]

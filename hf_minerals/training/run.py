@@ -28,7 +28,14 @@ from ..modeling import (
     use_offline_mode_if_unreachable,
 )
 from ..preprocessing import DataConfig
-from .data import TrainingDataError, attach_transforms, class_weights, collate, load_training_data
+from .data import (
+    TrainingDataError,
+    attach_transforms,
+    class_weights,
+    collate,
+    hold_out_calibration,
+    load_training_data,
+)
 from .trainer import MineralTrainer, WeightedLoss
 
 logger = logging.getLogger("hf_minerals.training")
@@ -112,6 +119,8 @@ def run_training(
 
     # 4. data (class names come from its ClassLabel), 5. model + processor, then the transforms they define
     data = load_training_data(data_args)
+    calibration_plan = hold_out_calibration(data, data_args, training_args.seed)
+    logger.info("calibration: %s", calibration_plan)
     set_seed(training_args.seed)  # the same initial weights whatever the data step drew
     source = model_args.model_name_or_path
     model, processor = build_classifier(
@@ -175,6 +184,17 @@ def run_training(
     plot_training_curves(
         trainer.state.log_history, out / "training_curves.png", title=f"Training curves: {out.name}", synthetic=data.synthetic
     )
+    calibration = None
+    if data.calibration is not None:  # fitted before the test report, on groups that did not pick the checkpoint
+        from ..calibration import calibrate_split
+
+        calibration = calibrate_split(
+            out, data.calibration, batch_size=training_args.per_device_eval_batch_size, fitted_on=calibration_plan
+        )
+        results.update({f"calibration_{k}": calibration[k] for k in ("temperature", "unknown_threshold", "ece_before", "ece_after")})
+    elif (out / "calibration.json").exists():  # a stale one from an earlier run must not calibrate this model
+        logger.warning("removing %s: this run is not calibrated", out / "calibration.json")
+        (out / "calibration.json").unlink()
     report = None
     if data_args.test_split is not None:
         from ..evaluation import evaluate_and_report, summary_line
@@ -186,11 +206,11 @@ def run_training(
             synthetic=data.synthetic or None, progress=not training_args.disable_tqdm,
         )
         if report_dir.resolve() != out.resolve():  # the card links these images next to README.md
-            for name in ("confusion_matrix.png", "reliability.png", "per_class.md", "eval_results.json"):
+            for name in ("confusion_matrix.png", "reliability.png", "per_class.md", "eval_results.json", "predictions.csv"):
                 if (report_dir / name).exists():
                     shutil.copy2(report_dir / name, out / name)
         logger.info("test report: %s", summary_line(report))
-        results.update({f"test_report_{k}": report[k] for k in ("accuracy", "macro_f1", "ece") if k in report})
+        results.update({f"test_report_{k}": report[k] for k in ("accuracy", "macro_f1", "ece", "ece_uncalibrated") if k in report})
 
     # 10. all_results.json
     results["train_wall_seconds"] = round(time.perf_counter() - t_start, 1)
