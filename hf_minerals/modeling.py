@@ -322,6 +322,9 @@ def build_classifier(
         processor = load_processor(src) if src != name else load_processor(name, revision=revision)
     else:
         raise ValueError(f"init must be 'pretrained' or 'scratch', got {init!r}")
+    from .preprocessing import aspect_preserving_processor
+
+    processor = aspect_preserving_processor(processor)  # one geometry for every architecture (saved with the model)
     n = fix_batchnorm_momentum(model, bn_momentum)
     if n:
         logger.info("set the momentum of %d TF-style BatchNorm layers to %s", n, bn_momentum)

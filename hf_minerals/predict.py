@@ -175,10 +175,39 @@ class Predictor:
     def _proba(self, batch: Sequence[Any] | torch.Tensor) -> np.ndarray:
         return self.probabilities(self.logits(self.preprocess(batch)))
 
-    def predict_proba(self, images: Iterable[Any]) -> np.ndarray:
-        """(N, C) probabilities for images (PIL, arrays, uint8 tensors or paths)."""
+    def predict_proba(self, images: Iterable[Any], tiles: bool = False) -> np.ndarray:
+        """(N, C) probabilities for images (PIL, arrays, uint8 tensors or paths).
+
+        ``tiles=True``: an image larger than the model input is not shrunk to it but cut into
+        input-sized tiles at native scale (``mapping.tiles.TileGrid``, edge tiles shifted inwards, no
+        padding); its answer is the tile probabilities averaged, weighted by the area each tile owns.
+        An image no larger than the input is predicted whole, as without ``tiles``.
+        """
+        if tiles:
+            rows = [self.tiled_proba(im if isinstance(im, (torch.Tensor, np.ndarray, Image.Image)) else load_image(im))
+                    for im in images]
+            return np.stack(rows) if rows else np.zeros((0, len(self.labels)), np.float32)
         parts = list(self.iter_probabilities(images))
         return np.concatenate(parts, axis=0) if parts else np.zeros((0, len(self.labels)), np.float32)
+
+    def tiled_proba(self, image: Image.Image | np.ndarray | torch.Tensor) -> np.ndarray:
+        """(C,) probabilities of one image from input-sized tiles at native scale (see ``predict_proba``)."""
+        from .mapping.tiles import TileGrid
+
+        t = to_uint8_tensor(image)
+        h, w = t.shape[-2:]
+        side = max(self.data_config.crop)
+        if h <= side or w <= side:
+            return self._proba([t])[0]
+        grid = TileGrid.build(w, h, side)
+        boxes = grid.boxes()
+        owned = grid.owned_boxes()
+        weights = (owned[:, 2] - owned[:, 0]) * (owned[:, 3] - owned[:, 1]) / float(w * h)
+        probs = np.concatenate([
+            self.probabilities(self.logits(self.preprocess(torch.stack([t[:, y0:y1, x0:x1] for x0, y0, x1, y1 in chunk]))))
+            for chunk in np.array_split(boxes, max(1, -(-len(boxes) // self.batch_size)))
+        ])
+        return (probs * weights[:, None]).sum(0).astype(np.float32)
 
     def decide(self, probs: np.ndarray, top_k: int = 3) -> list[Prediction]:
         """Turn probability rows into labelled predictions, applying the unknown threshold."""
@@ -194,8 +223,8 @@ class Predictor:
             out.append(Prediction(label=label, score=best, top_k=top))
         return out
 
-    def predict(self, images: Iterable[Any], top_k: int = 3) -> list[Prediction]:
-        return self.decide(self.predict_proba(images), top_k=top_k)
+    def predict(self, images: Iterable[Any], top_k: int = 3, tiles: bool = False) -> list[Prediction]:
+        return self.decide(self.predict_proba(images, tiles=tiles), top_k=top_k)
 
 
 # -- CLI ------------------------------------------------------------------------------------------
@@ -215,7 +244,7 @@ def _load_or_error(path: Path) -> Image.Image | str:
 
 
 def predict_files(
-    predictor: Predictor, paths: Sequence[Path], top_k: int = 3, progress: bool = True
+    predictor: Predictor, paths: Sequence[Path], top_k: int = 3, progress: bool = True, tiles: bool = False
 ) -> Iterator[dict[str, Any]]:
     """One CSV row per path, in order; unreadable files give a row with ``error`` set (never a crash).
 
@@ -231,7 +260,7 @@ def predict_files(
             loaded = list(pending)
             pending = pool.map(_load_or_error, chunks[i + 1]) if i + 1 < len(chunks) else None
             good = [im for im in loaded if not isinstance(im, str)]
-            preds = iter(predictor.predict(good, top_k=top_k) if good else [])
+            preds = iter(predictor.predict(good, top_k=top_k, tiles=tiles) if good else [])
             for path, im in zip(chunk, loaded):
                 row: dict[str, Any] = {"path": str(path), "label": "", "score": "", "error": ""}
                 if isinstance(im, str):
@@ -260,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on AMX/AVX512-bf16 CPUs)")
     parser.add_argument("--unknown-threshold", type=float, default=None,
                         help="answer 'unknown' below this top probability (default: calibration.json, else off)")
+    parser.add_argument("--tiles", action="store_true",
+                        help="large photos: average input-sized tiles at native scale instead of shrinking the photo")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
@@ -275,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         writer = csv.DictWriter(out, fieldnames=fields, restval="")
         writer.writeheader()
-        for row in predict_files(predictor, paths, top_k=k, progress=not args.no_progress):
+        for row in predict_files(predictor, paths, top_k=k, progress=not args.no_progress, tiles=args.tiles):
             n_bad += bool(row["error"])
             writer.writerow(row)
     finally:

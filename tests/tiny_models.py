@@ -44,10 +44,30 @@ def tiny_processor(arch: str, image_size: int = 64):
     raise ValueError(arch)
 
 
-def make_tiny_model(arch: str, out_dir: str | Path, labels=DEFAULT_LABELS, image_size: int = 64, seed: int = 0) -> Path:
-    """Save a random-init tiny model + processor into ``out_dir`` (a folder pipeline() can load)."""
+def kaiming_init_(model: torch.nn.Module) -> torch.nn.Module:
+    """He-initialise convolutions and linear layers (zero biases), so the output depends on the input.
+
+    Under transformers' default init (normal, std 0.02) MobileNetV2's signal vanishes within a few
+    layers: every image gets the same probabilities and a Predictor-vs-pipeline test cannot fail.
+    """
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                torch.nn.init.zeros_(m.bias)
+    return model
+
+
+def make_tiny_model(arch: str, out_dir: str | Path, labels=DEFAULT_LABELS, image_size: int = 64, seed: int = 0,
+                    init: str = "default") -> Path:
+    """Save a random-init tiny model + processor into ``out_dir`` (a folder pipeline() can load).
+
+    ``init="kaiming"``: He-initialised (input-dependent outputs, see ``kaiming_init_``).
+    """
     torch.manual_seed(seed)
     model = AutoModelForImageClassification.from_config(tiny_config(arch, labels, image_size))
+    if init == "kaiming":
+        kaiming_init_(model)
     out = Path(out_dir)
     model.save_pretrained(out, safe_serialization=True)
     tiny_processor(arch, image_size).save_pretrained(out)
