@@ -79,7 +79,7 @@ class DataArguments:
     crop_scale_min: float = field(default=0.35, metadata={"help": "smallest area fraction of the random resized crop"})
     rotation_degrees: float = field(default=15.0, metadata={"help": "small random rotation, +-degrees (plus 90-degree turns)"})
     color_jitter: float = field(
-        default=0.1, metadata={"help": "colour jitter strength s: brightness/contrast x[1-s,1+s], hue +-s/10 turn"}
+        default=0.05, metadata={"help": "colour jitter strength s: brightness/contrast x[1-s,1+s], hue +-s/10 turn"}
     )
     random_erasing: float = field(default=0.25, metadata={"help": "probability of one random-erasing rectangle"})
     class_balance: Literal["none", "weighted_loss", "sampler"] = field(
