@@ -115,6 +115,19 @@ def test_shipped_recipes_parse():
     )
 
 
+@pytest.mark.parametrize("name", ["swin_tiny", "mobilenet_v2", "resnet50"])
+def test_paper_recipes_set_the_authors_hyperparameters(name):
+    """recipes/paper/*: SGD momentum 0.9, lr 3e-2, 500 warm-up steps then cosine, batch 16, no colour jitter."""
+    model_args, data_args, args = parse_args(["--config", str(REPO / "recipes" / "paper" / f"{name}.yaml")])
+    ours = parse_args(["--config", str(REPO / "recipes" / f"{name}.yaml")])[0]
+    assert model_args.model_name_or_path == ours.model_name_or_path and model_args.init == "pretrained"
+    assert args.optim.value == "sgd" and args.optim_args.replace(" ", "") == "momentum=0.9"
+    assert args.learning_rate == 3e-2 and args.warmup_steps == 500 and args.lr_scheduler_type.value == "cosine"
+    assert args.per_device_train_batch_size == 16 and args.weight_decay == 0.0 and args.label_smoothing_factor == 0.0
+    assert data_args.color_jitter == 0.0 and data_args.random_erasing == 0.0 and data_args.class_balance == "none"
+    assert args.output_dir == f"outputs/paper/{name}"
+
+
 # -- augmentation ---------------------------------------------------------------------------------------------
 
 
