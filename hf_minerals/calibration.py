@@ -24,7 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .predict import CALIBRATION_FILE, Predictor
+from .data.loading import load_split, model_ids
+from .predict import CALIBRATION_FILE, Predictor, softmax
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 200) -> float:
@@ -70,8 +71,7 @@ def calibrate_logits(logits: torch.Tensor, labels: torch.Tensor | np.ndarray, ke
     """Fit T and the threshold from validation logits; returns the calibration record with its evidence."""
     y = torch.as_tensor(np.asarray(labels)).long()
     t = fit_temperature(logits, y)
-    p0 = torch.softmax(logits.float(), -1).numpy()
-    p1 = torch.softmax(logits.float() / t, -1).numpy()
+    p0, p1 = softmax(logits), softmax(logits, t)
     yn = y.numpy()
     thr = choose_unknown_threshold(p1, yn, keep)
     return {
@@ -101,11 +101,7 @@ def dataset_logits(predictor: Predictor, split: Any, progress: bool = True) -> t
     """
     from tqdm.auto import tqdm
 
-    names = split.features["label"].names
-    missing = sorted(set(names) - set(predictor.labels))
-    if missing:
-        raise ValueError(f"data set classes {missing} are not model labels {predictor.labels}")
-    to_model = np.array([predictor.labels.index(n) for n in names])
+    to_model = model_ids(split.features["label"].names, predictor.labels)
     out, ys = [], []
     bs = predictor.batch_size
     for start in tqdm(range(0, len(split), bs), desc="calibration logits", disable=not progress):
@@ -120,15 +116,11 @@ def calibrate(
     keep: float = 0.95, batch_size: int = 32, progress: bool = True,
 ) -> dict[str, Any]:
     """Fit on ``dataset_dir[split]`` (a ``save_to_disk`` DatasetDict) and write ``calibration.json``."""
-    from datasets import load_from_disk
-
     if not Path(model_dir).is_dir():
         raise ValueError(f"--model must be a local model folder (calibration.json is written into it): {model_dir}")
-    ds = load_from_disk(str(dataset_dir))
-    if split not in ds:
-        raise ValueError(f"data set {dataset_dir} has no '{split}' split (has {list(ds)})")
+    data, _ = load_split(dataset_dir, split)
     predictor = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False)
-    logits, labels = dataset_logits(predictor, ds[split], progress=progress)
+    logits, labels = dataset_logits(predictor, data, progress=progress)
     record = {**calibrate_logits(logits, labels, keep), "split": split, "dataset": str(dataset_dir)}
     write_calibration(model_dir, record)
     return record

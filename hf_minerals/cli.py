@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("hf_minerals.predict:main", "classify images -> CSV of top-k minerals"),
     "calibrate": ("hf_minerals.calibration:main", "fit temperature + unknown threshold on validation data"),
     "map": ("hf_minerals.mapping:main", "map a whole section: mineral map, overlay, modal abundance"),
-    "explain": ("hf_minerals.explain_report:main", "attribution maps (Grad-CAM, IG, occlusion): overlays + grid"),
+    "explain": ("hf_minerals.explain.command:main", "attribution maps (Grad-CAM, IG, occlusion): overlays + grid"),
 }
 
 

@@ -20,12 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .benchmarks.common import machine_info, timeit
-from .evaluation import RESULTS_FILE, load_split
+from .data.loading import load_split
+from .evaluation import RESULTS_FILE
 from .imageio import load_image
 from .model_card import count_parameters
 from .modeling import WeightsUnavailableError
 from .plots import plot_comparison
+from .runtime import machine_info, timeit
 from .stats import format_ci
 
 logger = logging.getLogger(__name__)

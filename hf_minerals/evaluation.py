@@ -24,61 +24,17 @@ import torch
 from tqdm.auto import tqdm
 
 from .calibration import expected_calibration_error
+from .data.loading import is_synthetic, load_split, model_ids
 from .imageio import load_image
 from .metrics import ECE_BINS, compute_all
 from .plots import plot_confusion_matrix, plot_reliability
-from .predict import Predictor
+from .predict import Predictor, softmax
 from .stats import bootstrap_ci, format_ci
 
 RESULTS_FILE = "eval_results.json"
 
 
 # -- inputs -------------------------------------------------------------------------------------------
-def load_split(dataset_or_dir: Any, split: str = "test") -> tuple[Any, str]:
-    """A ``datasets.Dataset`` for ``split`` from a Dataset/DatasetDict, a ``save_to_disk`` folder or a Hub id."""
-    import datasets
-
-    if isinstance(dataset_or_dir, datasets.Dataset):
-        return dataset_or_dir, _saved_folder(dataset_or_dir) or "<in-memory dataset>"
-    if isinstance(dataset_or_dir, datasets.DatasetDict):
-        ds = dataset_or_dir
-        name = next((f for f in map(_saved_folder, ds.values()) if f), None) or "<in-memory dataset>"
-    else:
-        name = str(dataset_or_dir)
-        path = Path(name)
-        if path.is_dir():
-            if not ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
-                raise FileNotFoundError(
-                    f"{path} is not a saved data set (no dataset_dict.json / state.json). Build one with "
-                    "`python scripts/build_dataset.py` or pass a Hub data-set id."
-                )
-            ds = datasets.load_from_disk(str(path))
-        elif path.exists():
-            raise FileNotFoundError(f"{path} is a file; expected a data-set folder (save_to_disk) or a Hub id")
-        else:
-            try:
-                return datasets.load_dataset(name, split=split), name
-            except Exception as exc:  # offline, unknown id, no such split: say which and what to do
-                raise FileNotFoundError(
-                    f"cannot load data set '{name}' split '{split}' (not a local folder; from the Hub: "
-                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-                ) from exc
-    if isinstance(ds, datasets.Dataset):
-        return ds, name
-    if split not in ds:
-        raise KeyError(f"data set {name} has no split '{split}'; it has: {', '.join(ds.keys())}")
-    return ds[split], name
-
-
-def _saved_folder(ds: Any) -> str | None:
-    """The ``save_to_disk`` folder an in-memory split was loaded from (to name it in the report), if any."""
-    for cache in getattr(ds, "cache_files", None) or []:
-        root = Path(cache.get("filename", "")).parent.parent
-        if (root / "dataset_dict.json").exists():
-            return str(root)
-    return None
-
-
 def _predictor(model_or_dir: Any, batch_size: int) -> tuple[Predictor, str]:
     if isinstance(model_or_dir, Predictor):
         return model_or_dir, str(getattr(model_or_dir.model.config, "_name_or_path", "") or "<in-memory model>")
@@ -105,19 +61,7 @@ def _reference_ids(ds: Any, model_labels: list[str]) -> np.ndarray:
         return raw.astype(np.int64)
     else:
         names = [str(v) for v in raw]
-    unknown = sorted(set(names) - set(model_labels))
-    if unknown:
-        raise ValueError(
-            f"the data set has classes the model does not know: {unknown}; model classes: {model_labels}"
-        )
-    index = {n: i for i, n in enumerate(model_labels)}
-    return np.array([index[n] for n in names], dtype=np.int64)
-
-
-def _is_synthetic(ds: Any) -> bool:
-    if "synthetic" in ds.column_names:
-        return bool(any(ds["synthetic"]))
-    return "synthetic" in (ds.info.description or "").lower()
+    return model_ids(names, model_labels)
 
 
 def _images(ds: Any) -> Iterator[Any]:
@@ -217,7 +161,7 @@ def evaluate_and_report(
         raise ValueError(f"split '{split}' of {dataset_name} is empty")
     labels = predictor.labels
     refs = _reference_ids(ds, labels)
-    is_synth = _is_synthetic(ds) if synthetic is None else bool(synthetic)
+    is_synth = is_synthetic(ds) if synthetic is None else bool(synthetic)
 
     chunks = []
     with tqdm(total=len(ds), desc=f"evaluating {split}", unit="img", disable=not progress) as bar:
@@ -237,7 +181,7 @@ def evaluate_and_report(
         "synthetic": is_synth,
         **metrics,
         "ece_bins": n_bins,
-        "ece_uncalibrated": expected_calibration_error(torch.softmax(logits.float(), -1).numpy(), refs, n_bins),
+        "ece_uncalibrated": expected_calibration_error(softmax(logits, 1.0), refs, n_bins),
         "ece_calibrated": metrics["ece"] if calibrated else None,
         "temperature": predictor.temperature,
         "calibration": predictor.calibration,
@@ -275,8 +219,8 @@ def summary_line(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """``scripts/evaluate.py`` / ``hf-minerals evaluate``."""
-    p = argparse.ArgumentParser(prog="evaluate.py", description="Evaluate a mineral classifier on a data-set split.")
+    """``scripts/eval_model.py`` / ``hf-minerals evaluate``."""
+    p = argparse.ArgumentParser(prog="eval_model.py", description="Evaluate a mineral classifier on a data-set split.")
     p.add_argument("--model", required=True, help="model folder or Hub id")
     p.add_argument("--dataset", required=True, help="data-set folder (save_to_disk) or Hub id")
     p.add_argument("--split", default="test")

@@ -143,3 +143,25 @@ def load_image(
     if min(img.size) < min_side:
         raise ImageLoadError(f"image too small ({img.size[0]}x{img.size[1]}; at least {min_side} px per side)", name)
     return img
+
+
+GREY_MODES = frozenset({"L", "1", "I;16", "I;16B", "I;16L", "I;16N", "I", "F", "LA", "La"})
+ALPHA_MODES = frozenset({"RGBA", "PA", "RGBa"})
+
+
+def mode_note(path: str | os.PathLike) -> str:
+    """A word for the user on how ``load_image`` converted this file (16-bit, CMYK, alpha, greyscale),
+    read from the header only; "" for plain RGB or a file whose header cannot be read again."""
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+    except Exception:  # noqa: BLE001 - the image already loaded; the note is a nicety
+        return ""
+    if mode == "RGB":
+        return ""
+    if mode in GREY_MODES:
+        return (f"Input was greyscale ({mode}); converted to RGB. Colour is the main cue for opaque "
+                "minerals, so expect lower accuracy.")
+    if mode in ALPHA_MODES:
+        return f"Input mode {mode} converted to 8-bit RGB (transparent areas shown as black)."
+    return f"Input mode {mode} converted to 8-bit RGB."

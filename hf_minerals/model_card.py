@@ -16,7 +16,9 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-TEMPLATE_PATH = Path(__file__).resolve().parent / "templates" / "model_card.md"
+from .templates import template_path as packaged_template
+
+TEMPLATE_PATH = packaged_template("model_card.md")  # the repo-root template, through hf_minerals.templates
 DEFAULT_TAGS = ("image-classification", "mineralogy", "ore-microscopy", "reflected-light", "hf-minerals")
 #: TrainingArguments fields worth stating in a card.
 HYPERPARAMETER_FIELDS = (

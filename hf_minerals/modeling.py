@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,8 @@ def _check_override_keys(config: PretrainedConfig, overrides: dict[str, Any]) ->
         raise ValueError(f"config_overrides: '{key}' is not a field of {type(config).__name__}{hint}")
 
 
-def _label_kwargs(labels: list[str]) -> dict[str, Any]:
+def label_config(labels: Sequence[str]) -> dict[str, Any]:
+    """``num_labels``, ``id2label``, ``label2id`` for a model config: the one label <-> class-id mapping of a model."""
     id2label = {i: name for i, name in enumerate(labels)}
     return {"num_labels": len(labels), "id2label": id2label, "label2id": {n: i for i, n in id2label.items()}}
 
@@ -308,7 +310,7 @@ def build_classifier(
         check_pretrained_available(name, revision)
         check_overrides_keep_shapes(name, overrides, revision)
         model, info = load_classifier(
-            name, revision=revision, ignore_mismatched_sizes=True, output_loading_info=True, **_label_kwargs(labels), **overrides
+            name, revision=revision, ignore_mismatched_sizes=True, output_loading_info=True, **label_config(labels), **overrides
         )
         model.hf_minerals_new_tensors = check_only_head_is_new(name, info)
         logger.info("'%s': pretrained backbone loaded; newly initialised (head): %s", name, ", ".join(model.hf_minerals_new_tensors))
@@ -316,7 +318,7 @@ def build_classifier(
     elif init == "scratch":
         src, config = _scratch_source(name, revision)
         _check_override_keys(config, overrides)
-        for key, value in {**overrides, **_label_kwargs(labels)}.items():
+        for key, value in {**overrides, **label_config(labels)}.items():
             setattr(config, key, value)
         model = AutoModelForImageClassification.from_config(config)
         processor = load_processor(src) if src != name else load_processor(name, revision=revision)

@@ -53,6 +53,12 @@ def bf16_supported() -> bool:
         return False
 
 
+def softmax(logits: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
+    """``softmax(logits / T)`` over the last axis in float32, as numpy: the ONE place probabilities come from
+    (predictor, explainer, calibration), so a calibrated temperature means the same everywhere."""
+    return torch.softmax(logits.detach().float() / temperature, dim=-1).numpy()
+
+
 def read_calibration(model_id: str | os.PathLike) -> dict[str, Any] | None:
     """``calibration.json`` of a local model folder or Hub repo, or None when it has none."""
     local = Path(str(model_id))
@@ -159,7 +165,7 @@ class Predictor:
 
     def probabilities(self, logits: torch.Tensor) -> np.ndarray:
         """Calibrated probabilities: softmax(logits / temperature)."""
-        return torch.softmax(logits.float() / self.temperature, dim=-1).numpy()
+        return softmax(logits, self.temperature)
 
     def iter_probabilities(self, images: Iterable[Any]) -> Iterator[np.ndarray]:
         """Yield (n, C) calibrated probability arrays batch by batch (streams; memory bounded by batch)."""
@@ -209,8 +215,10 @@ class Predictor:
         ])
         return (probs * weights[:, None]).sum(0).astype(np.float32)
 
-    def decide(self, probs: np.ndarray, top_k: int = 3) -> list[Prediction]:
-        """Turn probability rows into labelled predictions, applying the unknown threshold."""
+    def decide(self, probs: np.ndarray, top_k: int = 3, unknown_threshold: float | None = None) -> list[Prediction]:
+        """Turn probability rows into labelled predictions, applying the unknown threshold: this call's
+        ``unknown_threshold`` (a Space request's) or, when None, the predictor's own."""
+        threshold = self.unknown_threshold if unknown_threshold is None else unknown_threshold
         out = []
         k = max(1, min(top_k, probs.shape[1]))
         for row in probs:
@@ -218,7 +226,7 @@ class Predictor:
             top = [{"label": self.labels[i], "score": float(row[i])} for i in order]
             best = float(row[order[0]])
             label = self.labels[order[0]]
-            if self.unknown_threshold is not None and best < self.unknown_threshold:
+            if threshold is not None and best < threshold:
                 label = UNKNOWN
             out.append(Prediction(label=label, score=best, top_k=top))
         return out

@@ -6,7 +6,7 @@ Writes one captioned overlay per image x model x method, ``grid.png`` (rows: ima
 or models when several ``--model`` are given) and ``explain.json``. See docs/explain.md.
 """
 
-from hf_minerals.explain_report import main
+from hf_minerals.explain.command import main
 
 if __name__ == "__main__":
     main()

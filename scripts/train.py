@@ -10,14 +10,7 @@ The YAML recipe gives defaults, any ``--field value`` overrides them, unknown ke
 Every option: docs/training.md (or ``--help``). The steps live in ``hf_minerals.training``.
 """
 
-import os
-import sys
-
-# sys.path[0] is this folder, where scripts/evaluate.py would shadow the `evaluate` package.
-_here = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
-
-from hf_minerals.training import main  # noqa: E402
+from hf_minerals.training import main
 
 if __name__ == "__main__":
     main()

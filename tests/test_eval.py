@@ -269,14 +269,48 @@ def test_training_curves_and_comparison_plots(tmp_path):
     assert plot_comparison(rows, tmp_path / "cmp.png", note="offline").stat().st_size > 0
 
 
-def test_evaluate_library_not_shadowed_by_scripts_evaluate(tmp_path, monkeypatch):
-    """``python scripts/train.py`` puts scripts/ (with evaluate.py) first on sys.path; metrics must still work."""
-    import sys
+def test_no_script_shadows_an_installed_package():
+    """``python scripts/X.py`` puts scripts/ first on sys.path: a script named like a library (the old
+    ``scripts/evaluate.py``) would shadow it for every script. None may."""
+    import importlib.util
+    from pathlib import Path
 
-    from hf_minerals.metrics import evaluate_library
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    names = sorted(p.stem for p in scripts.glob("*.py"))
+    assert "eval_model" in names and "evaluate" not in names
+    shadowing = [n for n in names if importlib.util.find_spec(n) is not None]
+    assert not shadowing, f"scripts/ would shadow installed modules: {shadowing}"
 
-    (tmp_path / "evaluate.py").write_text("SHADOW = True\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(sys.modules, "evaluate", __import__("types").ModuleType("evaluate"))  # a shadow got in first
-    lib = evaluate_library()
-    assert hasattr(lib, "load") and not hasattr(lib, "SHADOW")
+
+def test_one_split_loader(tiny_dataset, tmp_path):
+    """data.loading serves evaluation, training and calibration alike: folder, DatasetDict, Dataset, errors."""
+    import datasets
+
+    from hf_minerals.data.loading import (
+        DatasetLoadError,
+        is_synthetic,
+        load_dataset_dict,
+        load_split,
+        model_ids,
+    )
+    from hf_minerals.training.data import TrainingDataError, training_dataset_dict
+
+    dsd = load_dataset_dict(tiny_dataset)
+    assert isinstance(dsd, datasets.DatasetDict) and set(dsd) == {"train", "test"}
+    split, name = load_split(dsd, "test")
+    assert len(split) == 15 and name == str(tiny_dataset)  # the folder it was saved to, for the report
+    assert load_split(split)[0] is split and load_split(str(tiny_dataset), "train")[1] == str(tiny_dataset)
+    assert is_synthetic(split) and not is_synthetic(split.remove_columns("synthetic"))
+    assert training_dataset_dict(str(tiny_dataset))["train"].num_rows == 15
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(DatasetLoadError, match="is a file"):
+        load_split(tmp_path / "file.txt")
+    with pytest.raises(DatasetLoadError, match="not a saved data set"):
+        training_dataset_dict(str(tmp_path))
+    with pytest.raises(TrainingDataError, match="no data set given"):
+        training_dataset_dict("")
+    with pytest.raises(DatasetLoadError, match="cannot load data set 'nobody/nothing'"):
+        load_split("nobody/nothing")  # offline in tests: a clear error naming the id
+    assert model_ids(["gold", "pyrite", "gold"], ["pyrite", "gold"]).tolist() == [1, 0, 1]
+    with pytest.raises(ValueError, match=r"does not know: \['galena'\]"):
+        model_ids(["galena"], ["pyrite", "gold"])

@@ -211,7 +211,7 @@ def test_overlay_resizes_map_to_image():
 
 def test_cli_writes_overlays_grid_and_index(tiny_model_factory, tmp_path):
     from hf_minerals.cli import COMMANDS
-    from hf_minerals.explain_report import main
+    from hf_minerals.explain.command import main
 
     assert "explain" in COMMANDS
     rng = np.random.default_rng(0)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from hf_minerals.imageio import ImageLoadError
 from hf_minerals.mapping import TileGrid, axis_tiles, map_section, open_section, write_outputs
-from hf_minerals.mapping.core import STATUS_BACKGROUND, STATUS_UNKNOWN
+from hf_minerals.mapping.tiler import STATUS_BACKGROUND, STATUS_UNKNOWN
 from hf_minerals.predict import Predictor
 
 

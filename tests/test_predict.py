@@ -58,6 +58,10 @@ def test_decide_respects_threshold(tiny_model_factory):
     out = pred.decide(probs, top_k=2)
     assert [p.label for p in out] == ["arsenopyrite", UNKNOWN, "stibnite"]
     assert out[1].top_k[0]["label"] == "arsenopyrite" and len(out[1].top_k) == 2  # top-k still shown
+    # a per-call threshold (a Space request's) overrides the predictor's and leaves it unchanged
+    assert [p.label for p in pred.decide(probs, top_k=2, unknown_threshold=0.55)] == ["arsenopyrite", UNKNOWN, UNKNOWN]
+    assert [p.label for p in pred.decide(probs, unknown_threshold=0.0)][1] == "arsenopyrite"
+    assert pred.unknown_threshold == 0.5
 
 
 def test_calibration_file_round_trip(tiny_model_factory, tmp_path):

@@ -6,7 +6,6 @@ One server (tiny random-init Swin from ``tiny_model_factory``) serves the whole 
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import socket
 import struct
@@ -28,14 +27,12 @@ UPLOAD_MB = 2
 
 
 def load_space_module():
-    """Import space/app.py as module ``app`` (it is a script folder, not a package)."""
-    if "app" in sys.modules and getattr(sys.modules["app"], "__file__", "") == str(REPO / "space" / "app.py"):
-        return sys.modules["app"]
-    spec = importlib.util.spec_from_file_location("app", REPO / "space" / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["app"] = module
-    spec.loader.exec_module(module)
-    return module
+    """``import app`` with space/ on sys.path, as docs/space.md shows (the Space is a script folder, not a package)."""
+    if str(REPO / "space") not in sys.path:
+        sys.path.insert(0, str(REPO / "space"))
+    import app
+
+    return app
 
 
 def free_port() -> int:
@@ -47,8 +44,10 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def space(tiny_model_factory):
     """(app module, demo, url) with the app launched on a free loopback port."""
+    from hf_minerals.service import Limits
+
     app = load_space_module()
-    limits = app.Limits(max_upload_mb=UPLOAD_MB, max_pixels=4_000_000, min_side=16, map_max_pixels=1_000_000,
+    limits = Limits(max_upload_mb=UPLOAD_MB, max_pixels=4_000_000, min_side=16, map_max_pixels=1_000_000,
                         concurrency=2, queue_size=64)
     demo = app.build_app(str(tiny_model_factory("swin")), limits=limits)
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
@@ -309,11 +308,13 @@ def test_browser_upload_shows_label_and_overlay(space, files):
 
 
 def test_no_model_gives_clear_message(tmp_path, monkeypatch):
+    from hf_minerals.service import ModelNotFoundError, resolve_model
+
     app = load_space_module()
     monkeypatch.delenv("HF_MINERALS_MODEL", raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(app, "HERE", tmp_path / "space")  # no model_id.txt, no quickstart model next to it
-    with pytest.raises(app.ModelNotFoundError, match="HF_MINERALS_MODEL"):
-        app.resolve_model()
+    with pytest.raises(ModelNotFoundError, match="HF_MINERALS_MODEL"):
+        resolve_model(space_dir=tmp_path / "space")
     assert app.main(["--port", "0"]) == 2
 

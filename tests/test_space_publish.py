@@ -56,6 +56,7 @@ def _imports_reachable_from(path: Path) -> set[str]:
                     mod = base.joinpath(*(node.module or "").split(".")) if node.module else base
                     todo += [mod.with_suffix(".py"), mod / "__init__.py"]
                     todo += [mod / f"{a.name}.py" for a in node.names]
+                    todo += [mod / a.name / "__init__.py" for a in node.names]  # a sub-package
                     continue
                 names = [node.module or ""]
             for name in names:
@@ -106,12 +107,15 @@ def test_publish_space_and_run_the_published_copy(hub_model, tmp_path):
     assert "tester/minerals-space" in url
     files = set(HfApi().list_repo_files("tester/minerals-space", repo_type="space"))
     assert {"app.py", "requirements.txt", "README.md", "model_id.txt", "examples/metadata.jsonl",
-            "hf_minerals/predict.py", "hf_minerals/explain.py", "hf_minerals/imageio.py"} <= files
+            "hf_minerals/predict.py", "hf_minerals/explain/__init__.py", "hf_minerals/imageio.py",
+            "hf_minerals/service.py", "hf_minerals/templates/model_card.md"} <= files
     assert any(f.startswith("examples/synthetic_") for f in files)
     assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)
     local = Path(snapshot_download("tester/minerals-space", repo_type="space", local_dir=tmp_path / "space"))
     assert SpaceCard.load(local / "README.md").data.models == [hub_model]
     assert (local / "model_id.txt").read_text().strip() == hub_model
+    for name in ("model_card.md", "dataset_card.md"):  # the templates' bytes, not the links
+        assert (local / "hf_minerals" / "templates" / name).read_bytes() == (REPO / name).read_bytes()
 
     # the published Space on its own: vendored hf_minerals first on sys.path, model from the (loopback) Hub
     example = sorted((local / "examples").glob("synthetic_*.png"))[0]

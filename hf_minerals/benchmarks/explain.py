@@ -24,9 +24,10 @@ from tqdm import tqdm
 
 from ..explain import METHODS, Explainer, attribute, curve_area, deletion_curve, energy_in_mask, pointing_game
 from ..minerals import CODE_OF, PAPER_MINERALS
+from ..modeling import label_config
 from ..predict import Predictor
 from ..preprocessing import DataConfig, eval_transform, resize_crop
-from .common import timeit
+from ..runtime import timeit
 
 QUICKSTART = Path("outputs/quickstart/model")
 #: swin-tiny (microsoft/swin-tiny-patch4-window7-224) hyper-parameters, for a random-init timing model.
@@ -136,8 +137,7 @@ def _swin_tiny_speed(quick: bool, methods: list[str]) -> dict[str, Any]:
     from ..synthetic import render_scene
 
     torch.manual_seed(0)
-    cfg = SwinConfig(**SWIN_TINY, num_labels=len(PAPER_MINERALS),
-                     id2label=dict(enumerate(PAPER_MINERALS)), label2id={m: i for i, m in enumerate(PAPER_MINERALS)})
+    cfg = SwinConfig(**SWIN_TINY, **label_config(PAPER_MINERALS))
     model = AutoModelForImageClassification.from_config(cfg).eval()
     dcfg = DataConfig(crop=(224, 224))
     image = render_scene("pyrite", size=448, seed=7).image  # resized to 224 by the one preprocessing factory

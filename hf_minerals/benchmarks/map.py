@@ -25,11 +25,12 @@ import numpy as np
 import torch
 
 from ..calibration import calibrate_logits, dataset_logits, open_set_report
+from ..data.loading import load_split
 from ..mapping import SectionMap, map_section
-from ..mapping.core import STATUS_BACKGROUND, STATUS_MINERAL, STATUS_UNKNOWN
+from ..mapping.tiler import STATUS_BACKGROUND, STATUS_MINERAL, STATUS_UNKNOWN
 from ..minerals import BACKGROUND_PHASES, EXTRA_MINERALS, MASK_CODES
 from ..predict import Predictor
-from .common import timeit
+from ..runtime import timeit
 
 QUICKSTART = Path("outputs/quickstart")
 
@@ -109,9 +110,7 @@ def calibrate_in_memory(predictor: Predictor, dataset: Path | None, quick: bool)
     """Fit temperature + threshold on the model's validation split (not written to the model folder)."""
     if dataset is None or not (dataset / "dataset_dict.json").exists():
         raise SystemExit("the map benchmark needs the model's DatasetDict (validation split) to calibrate")
-    from datasets import load_from_disk
-
-    split = load_from_disk(str(dataset))["validation"]
+    split, _ = load_split(dataset, "validation")
     logits, labels = dataset_logits(predictor, split, progress=False)
     record = calibrate_logits(logits, labels)
     predictor.temperature, predictor.unknown_threshold = record["temperature"], record["unknown_threshold"]
@@ -120,11 +119,9 @@ def calibrate_in_memory(predictor: Predictor, dataset: Path | None, quick: bool)
 
 def open_set(predictor: Predictor, dataset: Path, n: int) -> dict[str, Any]:
     """Known classes: the test split; unseen: SYNTHETIC galena and sphalerite scenes at the same size."""
-    from datasets import load_from_disk
-
     from ..synthetic import render_scene
 
-    test = load_from_disk(str(dataset))["test"]
+    test, _ = load_split(dataset, "test")
     names = test.features["label"].names
     known = [im.convert("RGB") for im in test["image"]]
     size = known[0].size[0]

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..modeling import label_config
 from ..predict import Predictor, bf16_supported
-from .common import timeit
+from ..runtime import timeit
 
 QUICKSTART_MODEL = Path("outputs/quickstart/model")
 
@@ -50,7 +51,7 @@ def save_random_model(arch: str, folder: Path, labels: tuple[str, ...]) -> Path:
         ViTImageProcessor,
     )
 
-    common = {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": {n: i for i, n in enumerate(labels)}}
+    common = label_config(labels)
     if arch == "swin-tiny":
         cfg = SwinConfig(**common)  # defaults = microsoft/swin-tiny-patch4-window7-224
         proc = ViTImageProcessor(size={"height": 224, "width": 224}, resample=3)

@@ -1,6 +1,7 @@
-"""Space latency: prediction + Grad-CAM for one 224 px image through the app's own function, against the
-naive path (``transformers.pipeline()`` for the label, then a separate Captum Grad-CAM pass), plus a
-loopback load test (50 requests from 8 gradio_client clients) with p50/p95 and the failure count.
+"""Space latency: prediction + Grad-CAM for one 224 px image through the Space's service
+(``hf_minerals.service.MineralService``), against the naive path (``transformers.pipeline()`` for the
+label, then a separate Captum Grad-CAM pass), plus a loopback load test (50 requests from 8
+gradio_client clients to ``python space/app.py`` in its own process) with p50/p95 and the failure count.
 
 The model is swin-tiny: the full-size architecture of ``microsoft/swin-tiny-patch4-window7-224`` (its
 config, bundled in ``hf_minerals/model_configs``) with RANDOM weights. Latency does not depend on the
@@ -12,9 +13,9 @@ weights, so the timings hold for a trained model; the predictions themselves mea
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,17 +49,6 @@ def _interleaved(fns: dict[str, Any], reps: int, warmup: int = 2) -> dict[str, l
             fn()
             out[name].append(time.perf_counter() - t0)
     return out
-
-
-def load_space_app() -> Any:
-    """space/app.py as a module (the Space is a folder of scripts, not a package)."""
-    if not SPACE_APP.is_file():
-        raise FileNotFoundError(f"{SPACE_APP} not found: run the space benchmark from a checkout of the repository")
-    spec = importlib.util.spec_from_file_location("hf_minerals_space_app", SPACE_APP)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _swin_tiny_folder(out: Path) -> Path:
@@ -97,15 +87,41 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _load_test(app: Any, service: Any, image_path: Path, requests: int, clients: int) -> dict[str, Any]:
-    """``requests`` explain calls from ``clients`` concurrent gradio_client clients on loopback."""
+def _serve_space(folder: Path, limits: Any) -> tuple[subprocess.Popen, str]:
+    """``python space/app.py`` as a user runs it (its own process, the same limits), once it answers."""
+    import httpx
+
+    if not SPACE_APP.is_file():
+        raise FileNotFoundError(f"{SPACE_APP} not found: run the space benchmark from a checkout of the repository")
+    port = _free_port()
+    env = {**os.environ, "HF_MINERALS_CONCURRENCY": str(limits.concurrency),
+           "HF_MINERALS_QUEUE_SIZE": str(limits.queue_size)}
+    log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would block the server
+    proc = subprocess.Popen([sys.executable, str(SPACE_APP), "--model", str(folder), "--port", str(port)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"space/app.py exited with {proc.returncode}: {log.read()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.terminate()
+    raise TimeoutError("space/app.py did not answer within 180 s")
+
+
+def _load_test(folder: Path, service: Any, image_path: Path, requests: int, clients: int) -> dict[str, Any]:
+    """``requests`` explain calls from ``clients`` concurrent gradio_client clients to the app on loopback."""
     from gradio_client import Client, handle_file
 
-    demo = app.build_app(service=service)
-    demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
-                **app.launch_kwargs(service.limits))
+    proc, url = _serve_space(folder, service.limits)
     try:
-        pool_clients = [Client(demo.local_url, verbose=False) for _ in range(clients)]
+        pool_clients = [Client(url, verbose=False) for _ in range(clients)]
         pool_clients[0].predict(handle_file(image_path), "gradcam", 0.5, 0.5, api_name="/explain")  # warm-up
 
         def one(i: int) -> tuple[float, str | None]:
@@ -121,7 +137,8 @@ def _load_test(app: Any, service: Any, image_path: Path, requests: int, clients:
             results = list(ex.map(one, range(requests)))
         wall = time.perf_counter() - t0
     finally:
-        demo.close()
+        proc.terminate()
+        proc.wait(timeout=30)
     errors = [e for _, e in results if e]
     return {"requests": requests, "clients": clients, "endpoint": "/explain (gradcam)", "failures": len(errors),
             "errors": errors[:5], **_percentiles([t for t, _ in results]), "wall_s": round(wall, 2),
@@ -134,15 +151,15 @@ def run(quick: bool, args: list[str]) -> dict[str, Any]:
     p.add_argument("--requests", type=int, default=50)
     p.add_argument("--clients", type=int, default=8)
     opts = p.parse_args(args)
+    from hf_minerals.service import MineralService
     from hf_minerals.synthetic import render_scene
 
-    app = load_space_app()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         folder = _swin_tiny_folder(Path(tmp) / "swin-tiny-random")
         image_path = Path(tmp) / "synthetic_pyrite_224.png"
         Image.fromarray(render_scene("pyrite", size=224, seed=0).image).save(image_path)
-        service = app.MineralService.from_pretrained(str(folder))
+        service = MineralService.from_pretrained(str(folder))
 
         times = _interleaved({
             "app": lambda: service.explain(str(image_path), "gradcam", 0.5, 0.5),
@@ -152,7 +169,7 @@ def run(quick: bool, args: list[str]) -> dict[str, Any]:
         slower = "not measured with --quick" if quick else {
             m: _percentiles(_interleaved({m: lambda m=m: service.explain(str(image_path), m, 0.5, 0.5)}, 3, warmup=0)[m])
             for m in ("integrated_gradients", "occlusion")}
-        load = _load_test(app, service, image_path, opts.requests, opts.clients)
+        load = _load_test(folder, service, image_path, opts.requests, opts.clients)
     app_stats, naive_stats = _percentiles(times["app"]), _percentiles(times["naive"])
     return {
         "model": f"{SWIN_TINY} architecture, RANDOM init (timing only; predictions meaningless)",
@@ -166,7 +183,7 @@ def run(quick: bool, args: list[str]) -> dict[str, Any]:
         "load_test": load,
         "machine_load_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2),
                               "note": "the machine is shared; a load above its core count inflates every timing"},
-        "what_is_timed": "app: MineralService.explain (load_image -> one forward/backward with Grad-CAM -> "
+        "what_is_timed": "app: hf_minerals.service.MineralService.explain (load_image -> one forward/backward with Grad-CAM -> "
                          "probabilities, decision, overlay); naive: PIL open -> pipeline() -> processor -> "
                          "Captum LayerGradCam (second forward + backward) -> overlay",
     }

@@ -4,9 +4,9 @@ Sources: an image folder (one sub-folder per mineral), a LumenStone-style mask s
 or ``synthetic``. See docs/data.md.
 """
 
-from hf_minerals.data.build import DEFAULTS, build_dataset, prepare
-from hf_minerals.data.builder import MineralImages, MineralImagesConfig
+from hf_minerals.data.assemble import DEFAULTS, build_dataset, prepare
 from hf_minerals.data.card import render_card
+from hf_minerals.data.hf_builder import MineralImages, MineralImagesConfig
 from hf_minerals.data.records import SPLITS, DataError, features
 from hf_minerals.data.report import REPORT_NAME, read_report
 

@@ -17,18 +17,15 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from hf_minerals.data.records import SPLITS
+from hf_minerals.templates import template_path as packaged_template
 
 TEMPLATE_NAME = "dataset_card.md"
 BASE_TAGS = ["mineralogy", "geology", "ore-microscopy", "reflected-light", "opaque-minerals", "polished-section"]
 
 
 def template_path() -> Path:
-    """The repo-root template (packaged copy under ``hf_minerals/templates`` for wheel installs)."""
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[2] / TEMPLATE_NAME, here.parents[1] / "templates" / TEMPLATE_NAME):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"{TEMPLATE_NAME} template not found next to the package")
+    """The repo-root ``dataset_card.md``, through the one template lookup (``hf_minerals.templates``)."""
+    return packaged_template(TEMPLATE_NAME)
 
 
 def _size_category(n: int) -> str:

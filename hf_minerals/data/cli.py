@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from hf_minerals.data.build import DEFAULTS
+from hf_minerals.data.assemble import DEFAULTS
 from hf_minerals.data.records import DataError
 
 
@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(levelname)s: %(message)s")
-    from hf_minerals.data.build import build_dataset
+    from hf_minerals.data.assemble import build_dataset
 
     try:
         dsd, report = build_dataset(

@@ -4,12 +4,12 @@ See docs/mapping.md. ``hf-minerals map --model M --image BIG --tile 224 --output
 """
 
 from .command import main
-from .core import BACKGROUND, SectionMap, luma, map_section, modal_abundance
-from .outputs import write_outputs
+from .outputs import abundance_table, write_outputs
 from .sources import ArraySource, SectionSource, open_section
+from .tiler import BACKGROUND, SectionMap, luma, map_section, modal_abundance
 from .tiles import TileGrid, axis_tiles
 
 __all__ = [
-    "BACKGROUND", "ArraySource", "SectionMap", "SectionSource", "TileGrid", "axis_tiles", "luma", "main",
+    "BACKGROUND", "ArraySource", "SectionMap", "SectionSource", "TileGrid", "abundance_table", "axis_tiles", "luma", "main",
     "map_section", "modal_abundance", "open_section", "write_outputs",
 ]

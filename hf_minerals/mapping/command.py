@@ -7,9 +7,9 @@ import sys
 
 from ..imageio import DEFAULT_MAX_PIXELS
 from ..predict import Predictor
-from .core import DEFAULT_BACKGROUND_LUMA, DEFAULT_MIN_ORE_SHARE, map_section
 from .outputs import write_outputs
 from .sources import open_section
+from .tiler import DEFAULT_BACKGROUND_LUMA, DEFAULT_MIN_ORE_SHARE, map_section
 
 
 def build_parser() -> argparse.ArgumentParser:

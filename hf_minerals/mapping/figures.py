@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..minerals import map_color
-from .core import BACKGROUND, SectionMap
+from .tiler import BACKGROUND, SectionMap
 
 #: Map colour of dark (gangue/background) pixels inside classified tiles and of background tiles.
 GANGUE_RGB = (40, 40, 40)

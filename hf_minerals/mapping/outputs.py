@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from .core import SectionMap
 from .figures import map_rgb, overlay_rgb, save_figure
+from .tiler import SectionMap
 
 CSV_FIELDS = ("phase", "kind", "area_percent", "ore_percent", "pixels", "tiles")
 
@@ -49,3 +49,13 @@ def write_outputs(m: SectionMap, output: str | Path, meta: dict[str, Any] | None
               **m.abundance}
     paths["json"].write_text(json.dumps(record, indent=2) + "\n")
     return paths
+
+
+def abundance_table(phases: list[dict[str, Any]]) -> str:
+    """Modal abundance as a Markdown table (phases with any pixel or tile)."""
+    lines = ["| phase | area % | ore % | tiles |", "|---|---:|---:|---:|"]
+    for r in phases:
+        if r["pixels"] or r["tiles"]:
+            ore = "" if r["ore_percent"] is None else f"{r['ore_percent']:.2f}"
+            lines.append(f"| {r['phase']} | {r['area_percent']:.2f} | {ore} | {r['tiles']} |")
+    return "\n".join(lines)

@@ -9,12 +9,9 @@ reads ``hf_minerals/metrics/accuracy/accuracy.py`` and never touches the network
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -32,28 +29,12 @@ def metric_path(name: str) -> Path:
     return METRICS_DIR / name
 
 
-def evaluate_library() -> ModuleType:
-    """The ``evaluate`` library, also under ``python scripts/X.py``.
-
-    Python puts the script's folder first on ``sys.path``, and ``scripts/evaluate.py`` would then shadow
-    the library for every script (train.py's ``compute_metrics`` included). Import it with such folders hidden.
-    """
-    module = sys.modules.get("evaluate")
-    if module is not None and hasattr(module, "load"):
-        return module
-    sys.modules.pop("evaluate", None)
-    saved = list(sys.path)
-    try:
-        sys.path[:] = [p for p in saved if not (Path(p or ".") / "evaluate.py").is_file()]
-        return importlib.import_module("evaluate")
-    finally:
-        sys.path[:] = saved
-
-
 @cache
 def load_metric(name: str) -> Any:
     """``evaluate.load`` of a shipped metric by local path (kept in memory, cached per process)."""
-    return evaluate_library().load(str(metric_path(name)), keep_in_memory=True)
+    import evaluate
+
+    return evaluate.load(str(metric_path(name)), keep_in_memory=True)
 
 
 def _logits_and_labels(eval_pred: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..config import DataArguments
+from ..data.loading import is_synthetic, load_dataset_dict
 from ..imageio import load_image
 from ..preprocessing import AugmentConfig, DataConfig, eval_transform, to_uint8_tensor, train_transform
 
@@ -25,28 +25,15 @@ class TrainingDataError(ValueError):
     """The data set cannot be trained on as given (missing split/column, labels not a ClassLabel...)."""
 
 
-def load_dataset_dict(name: str, config_name: str | None = None, revision: str | None = None) -> Any:
-    """A DatasetDict from a ``save_to_disk`` folder (scripts/build_dataset.py) or a Hub data-set id."""
+def training_dataset_dict(name: str, config_name: str | None = None, revision: str | None = None) -> Any:
+    """The DatasetDict to train on (through the one loader, ``data.loading``): train/validation/test splits."""
     import datasets
 
     if not name:
         raise TrainingDataError(
             "no data set given: pass --dataset_name DIR (built with `python scripts/build_dataset.py ...`) or a Hub id"
         )
-    path = Path(name)
-    if path.is_dir():
-        ds = datasets.load_from_disk(str(path))
-    elif path.exists():
-        raise TrainingDataError(f"{path} is a file; --dataset_name wants a data-set folder (save_to_disk) or a Hub id")
-    else:
-        try:
-            ds = datasets.load_dataset(name, config_name, revision=revision)
-        except Exception as exc:  # offline, unknown id: say which and what to do
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise TrainingDataError(
-                f"cannot load data set '{name}': not a local folder, and from the Hub: {first}. "
-                "Build one locally with `python scripts/build_dataset.py` and pass its folder."
-            ) from exc
+    ds = load_dataset_dict(name, config_name, revision)
     if not isinstance(ds, datasets.DatasetDict):
         raise TrainingDataError(f"'{name}' holds a single Dataset; training needs a DatasetDict with train/validation/test")
     return ds
@@ -63,13 +50,6 @@ def label_names(ds: Any, label_column: str = "label") -> list[str]:
             "build the data set with scripts/build_dataset.py or cast it with `ds.cast_column`"
         )
     return list(feature.names)
-
-
-def is_synthetic(ds: Any) -> bool:
-    """Whether the data are synthetic (column ``synthetic`` or the data-set description says so)."""
-    if "synthetic" in ds.column_names:
-        return bool(any(ds["synthetic"]))
-    return "synthetic" in (ds.info.description or "").lower()
 
 
 INDEX_COLUMN = "sample_index"
@@ -161,7 +141,7 @@ def _split(ds: Any, split: str | None, what: str, limit: int | None) -> Any | No
 
 def load_training_data(args: DataArguments) -> TrainingData:
     """Load and check the data set named in ``args`` (splits, columns, ClassLabel names)."""
-    ds = load_dataset_dict(args.dataset_name, args.dataset_config_name, args.dataset_revision)
+    ds = training_dataset_dict(args.dataset_name, args.dataset_config_name, args.dataset_revision)
     train = _split(ds, args.train_split, "train", args.max_train_samples)
     for col in (args.image_column, args.label_column):
         if col not in train.column_names:

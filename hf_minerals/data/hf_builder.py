@@ -16,7 +16,7 @@ from typing import Any
 
 import datasets
 
-from hf_minerals.data.build import DEFAULTS, generate_rows, prepare
+from hf_minerals.data.assemble import DEFAULTS, generate_rows, prepare
 from hf_minerals.data.records import SPLITS, features
 
 

@@ -76,10 +76,15 @@ def map_section(
     min_ore_share: float = DEFAULT_MIN_ORE_SHARE,
     canvas_max_side: int = 1600,
     progress: bool = True,
+    unknown_threshold: float | None = None,
 ) -> SectionMap:
-    """Classify every non-background tile of ``source`` and account its area (see module docstring)."""
+    """Classify every non-background tile of ``source`` and account its area (see module docstring).
+
+    ``unknown_threshold``: this call's threshold (a Space request's); None = the predictor's own.
+    """
     from tqdm.auto import tqdm
 
+    threshold = predictor.unknown_threshold if unknown_threshold is None else unknown_threshold
     src = ArraySource(source) if isinstance(source, np.ndarray) else source
     W, H = src.width, src.height
     tile_eff = min(tile, W, H)  # an image smaller than a tile is one (smaller) tile, never padded
@@ -94,7 +99,7 @@ def map_section(
         np.full(n, -1, np.int16), np.zeros(n, np.int64), np.zeros(n, np.int64), scale,
         np.zeros((ch, cw, 3), np.uint8), np.zeros((ch, cw), np.int32), np.zeros((ch, cw), bool),
         settings={"tile": tile_eff, "stride": stride_eff, "background_luma": background_luma,
-                  "min_ore_share": min_ore_share, "unknown_threshold": predictor.unknown_threshold,
+                  "min_ore_share": min_ore_share, "unknown_threshold": threshold,
                   "temperature": predictor.temperature, "source": src.kind},
     )
     xs, ys = grid.xs, grid.ys
@@ -151,10 +156,10 @@ def map_section(
     classified = ~np.isnan(out.probs[:, 0])
     out.label_index[classified] = out.probs[classified].argmax(1)
     out.status[classified] = STATUS_MINERAL
-    if predictor.unknown_threshold is not None:
+    if threshold is not None:
         conf = np.ones(n, np.float32)
         conf[classified] = out.probs[classified].max(1)
-        out.status[classified & (conf < predictor.unknown_threshold)] = STATUS_UNKNOWN
+        out.status[classified & (conf < threshold)] = STATUS_UNKNOWN
     out.timing = {"total_s": time.perf_counter() - t_start, "model_s": t_model, "read_s": t_read,
                   "tiles": n, "tiles_classified": int(classified.sum())}
     out.abundance = modal_abundance(out)

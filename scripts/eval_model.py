@@ -1,6 +1,6 @@
 """Evaluate a mineral classifier on a data-set split and write the report.
 
-    python scripts/evaluate.py --model outputs/quickstart/model --dataset outputs/quickstart/dataset --split test
+    python scripts/eval_model.py --model outputs/quickstart/model --dataset outputs/quickstart/dataset --split test
 
 Writes eval_results.json, per_class.md/.csv, predictions.csv, confusion_matrix.png and reliability.png
 (see docs/evaluation.md).

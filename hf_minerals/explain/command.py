@@ -21,8 +21,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-from .explain import METHODS, Explainer, attribute, model_view, overlay
-from .imageio import ImageLoadError, load_image
+from ..imageio import ImageLoadError, load_image
+from .explainer import Explainer
+from .methods import METHODS, attribute
+from .render import model_view, overlay
 
 TITLES = {"gradcam": "Grad-CAM", "guided_gradcam": "Guided Grad-CAM",
           "integrated_gradients": "Integrated Gradients", "occlusion": "Occlusion"}
@@ -75,7 +77,7 @@ def _display(view: np.ndarray, min_side: int = 256) -> Image.Image:
 def explain_files(models: list[str], images: list[str], methods: list[str], output: Path, *,
                   target: str | None = None, alpha: float = 0.5, **opts: Any) -> tuple[list[Cell], dict]:
     """Write one captioned overlay per image x model x method; return the cells and the views."""
-    from .predict import Predictor
+    from ..predict import Predictor
 
     output.mkdir(parents=True, exist_ok=True)
     loaded: dict[str, Image.Image] = {}
