@@ -54,6 +54,14 @@ def recipe_path(name: str) -> Path:
     raise FileNotFoundError(f"no recipe '{name}' in recipes/ (have: {', '.join(sorted(p.stem for p in RECIPES_DIR.glob('*.yaml')))})")
 
 
+def recipe_label(name: str) -> str:
+    """Row name: ``swin_tiny``, ``paper-swin_tiny`` for ``paper/swin_tiny`` (so both can sit in one table), or
+    the stem of a ``.yaml`` path."""
+    if Path(name).suffix in (".yaml", ".yml"):
+        return Path(name).stem
+    return name.strip("/").replace("/", "-")
+
+
 def hub_offline() -> bool:
     import huggingface_hub
 
@@ -78,7 +86,7 @@ def plan_runs(recipes: Sequence[str], inits: Sequence[str], variant: str = "auto
         path = recipe_path(recipe)
         model = _recipe_model(path)
         for init in inits:
-            row: dict[str, Any] = {"recipe": Path(recipe).stem, "recipe_path": str(path), "init": init,
+            row: dict[str, Any] = {"recipe": recipe_label(recipe), "recipe_path": str(path), "init": init,
                                    "recipe_model": model, "status": "planned", "note": ""}
             if init == "pretrained":
                 try:

@@ -75,6 +75,10 @@ def test_compare_offline_compact_rows_and_no_fake_pretrained(tiny_splits, tmp_pa
 def test_compare_plan_rejects_unknown_recipe():
     from hf_minerals.comparison import plan_runs
 
+    both = plan_runs(["paper/swin_tiny", "swin_tiny"], ["scratch"], variant="compact")
+    assert [r["recipe"] for r in both] == ["paper-swin_tiny", "swin_tiny"]  # distinct rows and output folders
+    assert both[0]["model"] == both[1]["model"] == "compact:swin"
+
     with pytest.raises(FileNotFoundError, match="no recipe 'nope'"):
         plan_runs(["nope"], ["scratch"])
     with pytest.raises(ValueError, match="variant"):
