@@ -11,12 +11,12 @@ CLI: ``hf-minerals calibrate --model DIR --dataset DIR [--split validation] [--k
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -204,15 +204,23 @@ def _auroc(pos: Sequence[float], neg: Sequence[float]) -> float | None:
     return float((a > b).mean() + 0.5 * (a == b).mean())
 
 
+@dataclass
+class CalibrateArguments:
+    """``hf-minerals calibrate``: fit the temperature and the unknown threshold, stored in the model folder."""
+
+    model: str = field(metadata={"help": "local model folder (calibration.json and its .args.yaml are written into it)"})
+    dataset: str = field(metadata={"help": "DatasetDict folder (save_to_disk) with a validation split"})
+    split: str = "validation"
+    keep: float = field(default=0.95, metadata={"help": "share of correct validation answers kept (0-1]"})
+    batch_size: int = 32
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hf-minerals calibrate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="local model folder (calibration.json is written into it)")
-    parser.add_argument("--dataset", required=True, help="DatasetDict folder (save_to_disk) with a validation split")
-    parser.add_argument("--split", default="validation")
-    parser.add_argument("--keep", type=float, default=0.95, help="share of correct validation answers kept (0-1]")
-    parser.add_argument("--batch-size", type=int, default=32)
-    args = parser.parse_args(argv)
+    from .cli_args import args_file_for, parse_command_line, save_args
+
+    (args,) = parse_command_line([CalibrateArguments], argv, prog="hf-minerals calibrate")
     record = calibrate(args.model, args.dataset, args.split, args.keep, args.batch_size)
+    saved = save_args(args_file_for(Path(args.model) / CALIBRATION_FILE), args, command="hf-minerals calibrate")
     print(json.dumps(record, indent=2))
-    print(f"wrote {Path(args.model) / CALIBRATION_FILE}", file=sys.stderr)
+    print(f"wrote {Path(args.model) / CALIBRATION_FILE} and {saved}", file=sys.stderr)
     return 0

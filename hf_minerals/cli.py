@@ -1,6 +1,7 @@
 """``hf-minerals`` console entry point: one sub-command per task, each delegating to a library module.
 
-Each entry maps a sub-command to ``module:function``; the function takes the remaining argv.
+Each entry maps a sub-command to ``module:function``; the function takes the remaining argv and parses
+it with ``hf_minerals.cli_args`` (dataclasses, ``--config FILE.yaml``, underscore flags, ``args.yaml``).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: hf-minerals COMMAND [ARGS...]\n\ncommands:")
+        print("usage: hf-minerals COMMAND [--config FILE.yaml] [--field value ...]\n\ncommands:")
         for name, (_, help_) in sorted(COMMANDS.items()):
             print(f"  {name:<14} {help_}")
+        print("\n`hf-minerals COMMAND --help` lists its options; each run writes its resolved args.yaml.")
         sys.exit(0 if argv else 2)
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

@@ -12,13 +12,14 @@ and every such row says "offline: compact random-init variant, not the ImageNet 
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .data.loading import load_split
 from .evaluation import RESULTS_FILE
@@ -69,7 +70,7 @@ def hub_offline() -> bool:
 
 
 def _recipe_model(path: Path) -> str:
-    from .config import load_recipe
+    from .training.config import load_recipe
 
     return str(load_recipe(path).get("model_name_or_path") or "")
 
@@ -122,8 +123,8 @@ def inference_speed(model_dir: str | Path, images: list[Any], batch_size: int = 
 
 
 def _train_one(row: dict[str, Any], recipe: Path, dataset: str, out: Path, train_argv: Sequence[str]) -> dict[str, Any]:
-    from .config import parse_args
     from .training import run_training
+    from .training.config import parse_args
 
     argv = ["--config", str(recipe), *train_argv, "--model_name_or_path", row["model"], "--init", row["init"],
             "--dataset_name", dataset, "--output_dir", str(out)]
@@ -323,27 +324,40 @@ def comparison_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class CompareArguments:
+    """``hf-minerals compare``; training flags it does not know (--max_steps 20 ...) go to every run."""
+
+    dataset: str = field(metadata={"help": "data-set folder (save_to_disk) or Hub id, with a test split"})
+    recipes: list[str] = field(default_factory=lambda: ["swin_tiny", "mobilenet_v2", "resnet50"])
+    init: list[str] = field(default_factory=lambda: ["pretrained", "scratch"],
+                            metadata={"choices": ["pretrained", "scratch"]})
+    output_dir: str = "outputs/comparison"
+    variant: Literal["auto", "full", "compact"] = field(
+        default="auto", metadata={"help": "auto: full models, compact ones for scratch rows when the Hub is offline"})
+    speed_images: int = field(default=64, metadata={"help": "test images timed for inference speed"})
+    epochs: float | None = field(default=None, metadata={"help": "shorthand for --num_train_epochs"})
+
+
+#: training arguments compare sets itself for every row
+PER_ROW = ("model_name_or_path", "init", "dataset_name", "output_dir")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """``scripts/compare.py`` / ``hf-minerals compare``; unknown flags go to every training run."""
-    p = argparse.ArgumentParser(
-        prog="compare.py",
-        description="Train and evaluate several recipes x inits and write the comparison table. "
-        "Flags it does not know (--max_steps 20, --num_train_epochs 3, ...) are passed to every training run.",
-    )
-    p.add_argument("--recipes", nargs="+", default=["swin_tiny", "mobilenet_v2", "resnet50"])
-    p.add_argument("--init", nargs="+", default=["pretrained", "scratch"], choices=["pretrained", "scratch"])
-    p.add_argument("--dataset", required=True, help="data-set folder (save_to_disk) or Hub id, with a test split")
-    p.add_argument("--output", default="outputs/comparison")
-    p.add_argument("--variant", default="auto", choices=["auto", "full", "compact"],
-                   help="auto: full models, compact ones for scratch rows when the Hub is offline")
-    p.add_argument("--speed_images", type=int, default=64, help="test images timed for inference speed")
-    p.add_argument("--epochs", type=float, default=None, help="shorthand for --num_train_epochs")
-    args, rest = p.parse_known_args(argv)
+    """``scripts/compare.py`` / ``hf-minerals compare``; training flags go to every training run."""
+    from .cli_args import parse_command_line, save_args, to_argv
+    from .training.config import known_fields
+
+    passthrough = known_fields() - set(PER_ROW) - {f.name for f in dataclasses.fields(CompareArguments)}
+    args, overrides = parse_command_line([CompareArguments], argv, prog="hf-minerals compare",
+                                         description=CompareArguments.__doc__, passthrough=passthrough)
+    rest = to_argv(overrides)
     if args.epochs is not None:
         rest += ["--num_train_epochs", str(args.epochs)]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result = run_comparison(args.recipes, args.init, args.dataset, args.output, variant=args.variant, train_argv=rest,
-                            speed_images=args.speed_images)
+    result = run_comparison(args.recipes, args.init, args.dataset, args.output_dir, variant=args.variant,
+                            train_argv=rest, speed_images=args.speed_images)
+    save_args(Path(args.output_dir) / "args.yaml", args, overrides, command="hf-minerals compare")
     for r in result["rows"]:
         ci = r.get("ci") or {}
         score = (f"accuracy={format_ci(r['accuracy'], ci.get('accuracy'), '.4f')} "
@@ -352,5 +366,5 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for d in result["differences"]:
         verdict = "larger than the noise" if d["accuracy"]["beyond_noise"] else "within noise"
         print(f"{d['a']} - {d['b']}: accuracy {format_ci(d['accuracy']['difference'], d['accuracy']['ci'], '+.4f')} ({verdict})")
-    print(f"comparison written to {result['output_dir']}/ (comparison.md, comparison.json, comparison.png)")
+    print(f"comparison written to {result['output_dir']}/ (comparison.md, comparison.json, comparison.png, args.yaml)")
     return result

@@ -10,12 +10,12 @@ Outputs in ``output_dir``: ``eval_results.json``, ``per_class.md``, ``per_class.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -218,20 +218,31 @@ def summary_line(results: dict[str, Any]) -> str:
     )
 
 
+@dataclass
+class EvaluateArguments:
+    """``hf-minerals evaluate``: score a model on a data-set split and write the report."""
+
+    model: str = field(metadata={"help": "model folder or Hub id"})
+    dataset: str = field(metadata={"help": "data-set folder (save_to_disk) or Hub id"})
+    split: str = "test"
+    output_dir: str | None = field(default=None, metadata={"help": "report folder (default outputs/eval/<model>-<split>)"})
+    batch_size: int = 32
+    n_bins: int = field(default=ECE_BINS, metadata={"help": "confidence bins of the ECE / reliability diagram"})
+    max_samples: int | None = field(default=None, metadata={"help": "evaluate only the first N examples (quick look)"})
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """``scripts/eval_model.py`` / ``hf-minerals evaluate``."""
-    p = argparse.ArgumentParser(prog="eval_model.py", description="Evaluate a mineral classifier on a data-set split.")
-    p.add_argument("--model", required=True, help="model folder or Hub id")
-    p.add_argument("--dataset", required=True, help="data-set folder (save_to_disk) or Hub id")
-    p.add_argument("--split", default="test")
-    p.add_argument("--output", default=None, help="report folder (default outputs/eval/<model>-<split>)")
-    p.add_argument("--batch_size", type=int, default=32)
-    p.add_argument("--n_bins", type=int, default=ECE_BINS, help="confidence bins of the ECE / reliability diagram")
-    p.add_argument("--max_samples", type=int, default=None, help="evaluate only the first N examples (quick look)")
-    args = p.parse_args(argv)
+    from .cli_args import parse_command_line, save_args
+
+    (args,) = parse_command_line([EvaluateArguments], argv, prog="hf-minerals evaluate")
     results = evaluate_and_report(
-        args.model, args.dataset, args.split, args.output, args.batch_size, n_bins=args.n_bins, max_samples=args.max_samples
+        args.model, args.dataset, args.split, args.output_dir, args.batch_size, n_bins=args.n_bins,
+        max_samples=args.max_samples,
     )
+    args.output_dir = results["output_dir"]
+    save_args(Path(args.output_dir) / "args.yaml", args, command="hf-minerals evaluate")
     print(summary_line(results))
-    print(f"report written to {results['output_dir']}/ ({RESULTS_FILE}, per_class.md, confusion_matrix.png, reliability.png)")
+    print(f"report written to {results['output_dir']}/ ({RESULTS_FILE}, per_class.md, confusion_matrix.png, "
+          "reliability.png, args.yaml)")
     return results

@@ -1,22 +1,22 @@
 """Publishing to the Hugging Face Hub: data sets now, models and Spaces later (same helpers, same CLI).
 
-``scripts/publish.py dataset --repo-id ID --dataset DIR`` pushes the DatasetDict as parquet
+``scripts/publish.py dataset --repo_id ID --dataset DIR`` pushes the DatasetDict as parquet
 (``push_to_hub``) and then the rendered dataset card as README.md plus build_report.json.
 Tokens come from ``token=``, ``HF_TOKEN`` or ``huggingface-cli login`` and are never printed or logged.
 
-To add a sub-command (``model``, ``space``): write ``publish_<kind>(...)`` using ``ensure_repo`` and
-``upload_card``, an ``_add_<kind>_args(parser)`` and a ``_run_<kind>(args)``, and register them in
-``SUBCOMMANDS``.
+To add a sub-command: write ``publish_<kind>(...)`` using ``ensure_repo`` and ``upload_card``, a
+``Publish<Kind>Arguments`` dataclass and a ``_run_<kind>(args)``, and register them in ``SUBCOMMANDS``.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from huggingface_hub import CommitOperationAdd, HfApi
 
@@ -185,7 +185,7 @@ def publish_space(space_dir: str | Path, repo_id: str, model_id: str, token: str
         raise FileNotFoundError(f"{space_dir} is not a Space folder (missing: {', '.join(missing)})")
     if Path(model_id).exists():
         raise ValueError(f"--model {model_id!r} is a local folder; a Space loads its model from the Hub: "
-                         "publish it first (publish.py model DIR --repo-id ID) and pass that id")
+                         "publish it first (publish.py model --model_dir DIR --repo_id ID) and pass that id")
     validate_repo_id(model_id)
     if check_model:
         from huggingface_hub.errors import RepositoryNotFoundError
@@ -209,67 +209,71 @@ def publish_space(space_dir: str | Path, repo_id: str, model_id: str, token: str
 
 
 # --------------------------------------------------------------------------- command line
-def _add_dataset_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--repo-id", required=True, help="namespace/name of the Hub data set repo")
-    p.add_argument("--dataset", required=True, help="folder written by build_dataset (save_to_disk + build_report.json)")
-    p.add_argument("--private", action="store_true", help="create the repo private")
-    p.add_argument("--pretty-name", default=None, help="card title (default from the source)")
-    p.add_argument("--license", default="other", help="license id for the card (default %(default)s)")
+@dataclass
+class PublishDatasetArguments:
+    repo_id: str = field(metadata={"help": "namespace/name of the Hub data set repo"})
+    dataset: str = field(metadata={"help": "folder written by build-dataset (save_to_disk + build_report.json)"})
+    private: bool = field(default=False, metadata={"help": "create the repo private"})
+    pretty_name: str | None = field(default=None, metadata={"help": "card title (default from the source)"})
+    license: str = field(default="other", metadata={"help": "license id for the card"})
 
 
-def _run_dataset(args: argparse.Namespace) -> str:
+def _run_dataset(args: PublishDatasetArguments) -> str:
     return publish_dataset(args.dataset, args.repo_id, private=args.private, pretty_name=args.pretty_name,
                            license=args.license)
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model_dir", help="trained model folder (model.safetensors, config.json, preprocessor_config.json, README.md)")
-    p.add_argument("--repo-id", required=True, help="namespace/name of the Hub model repo")
-    p.add_argument("--private", action="store_true", help="create the repo private")
+@dataclass
+class PublishModelArguments:
+    model_dir: str = field(metadata={"help": "trained model folder (model.safetensors, config.json, "
+                                             "preprocessor_config.json, README.md)"})
+    repo_id: str = field(metadata={"help": "namespace/name of the Hub model repo"})
+    private: bool = field(default=False, metadata={"help": "create the repo private"})
 
 
-def _run_model(args: argparse.Namespace) -> str:
+def _run_model(args: PublishModelArguments) -> str:
     return publish_model(args.model_dir, args.repo_id, private=args.private)
 
 
-def _add_space_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--repo-id", required=True, help="namespace/name of the Hub Space repo")
-    p.add_argument("--model", required=True, help="Hub id of the model the Space serves (publish it first)")
-    p.add_argument("--space-dir", default="space", help="folder with app.py, requirements.txt, README.md (default %(default)s)")
-    p.add_argument("--private", action="store_true", help="create the Space private")
-    p.add_argument("--no-check-model", action="store_true", help="do not check that the model repo exists")
+@dataclass
+class PublishSpaceArguments:
+    repo_id: str = field(metadata={"help": "namespace/name of the Hub Space repo"})
+    model: str = field(metadata={"help": "Hub id of the model the Space serves (publish it first)"})
+    space_dir: str = field(default="space", metadata={"help": "folder with app.py, requirements.txt, README.md"})
+    private: bool = field(default=False, metadata={"help": "create the Space private"})
+    no_check_model: bool = field(default=False, metadata={"help": "do not check that the model repo exists"})
 
 
-def _run_space(args: argparse.Namespace) -> str:
+def _run_space(args: PublishSpaceArguments) -> str:
     return publish_space(args.space_dir, args.repo_id, args.model, private=args.private,
                          check_model=not args.no_check_model)
 
 
-#: sub-command -> (add its arguments, run it and return the URL)
-SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], str], str]] = {
-    "dataset": (_add_dataset_args, _run_dataset, "push a built data set (parquet + card + build report)"),
-    "model": (_add_model_args, _run_model, "push a trained model folder (safetensors + card + evaluation)"),
-    "space": (_add_space_args, _run_space, "push the Gradio Space (app, requirements, card, synthetic examples)"),
+#: sub-command -> (its arguments, run it and return the URL, help)
+SUBCOMMANDS: dict[str, tuple[type, Callable[[Any], str], str]] = {
+    "dataset": (PublishDatasetArguments, _run_dataset, "push a built data set (parquet + card + build report)"),
+    "model": (PublishModelArguments, _run_model, "push a trained model folder (safetensors + card + evaluation)"),
+    "space": (PublishSpaceArguments, _run_space, "push the Gradio Space (app, requirements, card, synthetic examples)"),
 }
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="publish.py", description="Publish to the Hugging Face Hub. "
-                                "Authenticate with HF_TOKEN or `huggingface-cli login` (tokens are never printed).")
-    sub = p.add_subparsers(dest="kind", required=True)
-    for name, (add_args, _, help_) in SUBCOMMANDS.items():
-        add_args(sub.add_parser(name, help=help_, description=help_))
-    return p
+#: where ``publish`` keeps its resolved arguments (the Hub repo is its output; nothing is added to it)
+ARGS_DIR = Path("outputs/publish")
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    """``hf-minerals publish {dataset,model,space} [--config FILE.yaml] [--field value ...]``."""
+    from .cli_args import parse_command_line, save_args, split_subcommand
+
+    kind, rest = split_subcommand(argv, {k: v[2] for k, v in SUBCOMMANDS.items()}, "hf-minerals publish")
+    prog = f"hf-minerals publish {kind}"
+    (args,) = parse_command_line([SUBCOMMANDS[kind][0]], rest, prog=prog, description=SUBCOMMANDS[kind][2] +
+                                 ". Authenticate with HF_TOKEN or `huggingface-cli login` (tokens are never printed).")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
-        url = SUBCOMMANDS[args.kind][1](args)
+        url = SUBCOMMANDS[kind][1](args)
     except (FileNotFoundError, ValueError) as exc:
-        sys.exit(f"publish {args.kind}: error: {exc}")
-    print(f"published {url}")
+        sys.exit(f"{prog}: error: {exc}")
+    saved = save_args(ARGS_DIR / f"{kind}-{args.repo_id.replace('/', '--')}.args.yaml", args, command=prog)
+    print(f"published {url} (arguments: {saved})")
 
 
 if __name__ == "__main__":

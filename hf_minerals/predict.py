@@ -5,12 +5,11 @@ Options measured in ``scripts/benchmark.py predict`` (see docs/mapping.md): bf16
 default: it is ~2x faster on CPUs with AMX/AVX512-bf16 but changes probabilities in the 2nd-3rd
 decimal) and channels_last (helps conv nets only together with bf16; slows fp32 on oneDNN).
 
-CLI: ``hf-minerals predict IMAGES... --model DIR_OR_ID [--top-k 3] [--output preds.csv]``.
+CLI: ``hf-minerals predict --images IMAGES... --model DIR_OR_ID [--top_k 3] [--output_file preds.csv]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -18,7 +17,7 @@ import sys
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -284,32 +283,43 @@ def predict_files(
     bar.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="hf-minerals predict", description="Classify photomicrographs; writes/prints a CSV with top-k minerals."
-    )
-    parser.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
-    parser.add_argument("--model", required=True, help="model folder or Hub id")
-    parser.add_argument("--top-k", type=int, default=3)
-    parser.add_argument("--output", default=None, help="CSV path (default: print to stdout)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on AMX/AVX512-bf16 CPUs)")
-    parser.add_argument("--unknown-threshold", type=float, default=None,
-                        help="answer 'unknown' below this top probability (default: calibration.json, else off)")
-    parser.add_argument("--tiles", action="store_true",
-                        help="large photos: average input-sized tiles at native scale instead of shrinking the photo")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
+@dataclass
+class PredictArguments:
+    """``hf-minerals predict``: classify photomicrographs into a CSV of top-k minerals."""
 
-    paths = expand_paths(args.paths)
+    images: list[str] = field(metadata={"help": "image files or folders (searched recursively)"})
+    model: str = field(metadata={"help": "model folder or Hub id"})
+    top_k: int = 3
+    output_file: str | None = field(
+        default=None, metadata={"help": "CSV path, arguments beside it in <CSV>.args.yaml (default: CSV to stdout)"}
+    )
+    batch_size: int = 32
+    threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's choice)"})
+    bf16: bool = field(default=False, metadata={"help": "bf16 autocast (faster on AMX/AVX512-bf16 CPUs)"})
+    unknown_threshold: float | None = field(
+        default=None, metadata={"help": "answer 'unknown' below this top probability (default: calibration.json, else off)"}
+    )
+    tiles: bool = field(
+        default=False,
+        metadata={"help": "large photos: average input-sized tiles at native scale instead of shrinking the photo"},
+    )
+    no_progress: bool = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .cli_args import args_file_for, parse_command_line, save_args
+
+    (args,) = parse_command_line([PredictArguments], argv, prog="hf-minerals predict")
+    paths = expand_paths(args.images)
     if not paths:
-        parser.error("no image files found in the given paths")
+        sys.exit("hf-minerals predict: error: no image files found in --images")
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
                                           bf16=args.bf16, unknown_threshold=args.unknown_threshold)
     k = max(1, min(args.top_k, len(predictor.labels)))
     fields = ["path", "label", "score"] + [f"top{j}_{s}" for j in range(1, k + 1) for s in ("label", "score")] + ["error"]
-    out = open(args.output, "w", newline="") if args.output else sys.stdout  # noqa: SIM115
+    if args.output_file:
+        save_args(args_file_for(args.output_file), args, command="hf-minerals predict")
+    out = open(args.output_file, "w", newline="") if args.output_file else sys.stdout  # noqa: SIM115
     n_bad = 0
     try:
         writer = csv.DictWriter(out, fieldnames=fields, restval="")
@@ -318,8 +328,8 @@ def main(argv: list[str] | None = None) -> int:
             n_bad += bool(row["error"])
             writer.writerow(row)
     finally:
-        if args.output:
+        if args.output_file:
             out.close()
-    where = args.output or "stdout"
+    where = args.output_file or "stdout"
     print(f"hf-minerals predict: {len(paths) - n_bad} classified, {n_bad} unreadable -> {where}", file=sys.stderr)
     return 0

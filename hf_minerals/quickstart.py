@@ -9,10 +9,11 @@ real minerals.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
+import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,30 +39,42 @@ def ensure_dataset(folder: Path, options: dict[str, Any], rebuild: bool = False)
     return folder
 
 
+@dataclass
+class QuickstartArguments:
+    """``hf-minerals quickstart``; any training flag (``--max_steps 5``) overrides ``--recipe``."""
+
+    per_class: int = field(default=DATASET_OPTIONS["synthetic_per_class"], metadata={"help": "synthetic scenes per mineral"})
+    image_size: int = field(default=DATASET_OPTIONS["patch_size"], metadata={"help": "synthetic image side, px"})
+    rebuild: bool = field(default=False, metadata={"help": "render the synthetic data set again"})
+    resume: bool = field(default=False, metadata={"help": "continue the last run instead of starting over"})
+    recipe: str = field(default=str(RECIPE), metadata={"help": "training recipe (YAML)"})
+    threads: int = field(default=1, metadata={
+        "help": "torch threads (default 1: the compact model gains little from more, and on a busy 2-core machine "
+                "2 threads measured 10-50x slower; 0 = torch default)"})
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the quickstart; extra ``--field value`` flags override ``recipes/quickstart.yaml``."""
-    p = argparse.ArgumentParser(prog="hf-minerals quickstart", description=__doc__.split("\n\n")[0])
-    p.add_argument("--per_class", type=int, default=DATASET_OPTIONS["synthetic_per_class"], help="synthetic scenes per mineral")
-    p.add_argument("--image_size", type=int, default=DATASET_OPTIONS["patch_size"], help="synthetic image side, px")
-    p.add_argument("--rebuild", action="store_true", help="render the synthetic data set again")
-    p.add_argument("--resume", action="store_true", help="continue the last run instead of starting over")
-    p.add_argument("--recipe", default=str(RECIPE), help="training recipe (YAML)")
-    p.add_argument(
-        "--threads", type=int, default=1,
-        help="torch threads (default 1: the compact model gains little from more, and on a busy 2-core machine "
-        "2 threads measured 10-50x slower; 0 = torch default)",
-    )
-    args, overrides = p.parse_known_args(argv)
+    """Run the quickstart; extra ``--field value`` flags (or keys of ``--config``) override the recipe."""
+    from .cli_args import parse_command_line, save_args, to_argv
+    from .training.config import known_fields
+
+    prog = "hf-minerals quickstart"
+    args, overrides = parse_command_line([QuickstartArguments], argv, prog=prog, description=__doc__.split("\n\n")[0],
+                                         passthrough=known_fields())
     t0 = time.perf_counter()
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
 
-    from .config import parse_args
     from .training import run_training
+    from .training.config import ConfigError, parse_args
 
-    model_args, data_args, training_args = parse_args(["--config", args.recipe, *overrides])
+    try:
+        model_args, data_args, training_args = parse_args(["--config", args.recipe, *to_argv(overrides)])
+    except ConfigError as exc:
+        sys.exit(f"{prog}: error: {exc}")
+    save_args(Path(training_args.output_dir).parent / "args.yaml", args, overrides, command=prog)
     options = {**DATASET_OPTIONS, "synthetic_per_class": args.per_class, "patch_size": args.image_size}
     ensure_dataset(Path(data_args.dataset_name), options, rebuild=args.rebuild)
     if not args.resume:

@@ -5,6 +5,9 @@
 
 Flags it does not know are passed to every training run. Offline, scratch rows use compact configs and
 say so; pretrained rows without weights are reported as not run (docs/evaluation.md).
+
+``--config FILE.yaml`` gives any option from YAML (flags override it; unknown keys stop with a hint);
+the resolved arguments go to ``<output_dir>/args.yaml``, itself a valid ``--config``.
 """
 
 from hf_minerals.comparison import main

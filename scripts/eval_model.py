@@ -4,6 +4,9 @@
 
 Writes eval_results.json, per_class.md/.csv, predictions.csv, confusion_matrix.png and reliability.png
 (see docs/evaluation.md).
+
+``--config FILE.yaml`` gives any option from YAML (flags override it; unknown keys stop with a hint);
+the resolved arguments go to ``<output_dir>/args.yaml``, itself a valid ``--config``.
 """
 
 from hf_minerals.evaluation import main

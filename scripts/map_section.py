@@ -1,9 +1,12 @@
 #!/usr/bin/env python
 """Map a whole polished section: mineral map, overlay, per-tile probabilities and modal abundance.
 
-    python scripts/map_section.py --model outputs/quickstart/model --image section.png --tile 224 --output outputs/map
+    python scripts/map_section.py --model outputs/quickstart/model --image section.png --tile 224 --output_dir outputs/map
 
 Same as ``hf-minerals map``; see docs/mapping.md for formats, the background rule and the unknown answer.
+
+``--config FILE.yaml`` gives any option from YAML (flags override it; unknown keys stop with a hint);
+the resolved arguments go to ``<output_dir>/args.yaml``, itself a valid ``--config``.
 """
 
 import sys

@@ -1,9 +1,12 @@
 #!/usr/bin/env python
 """Classify photomicrographs into a CSV of top-k minerals (``unknown`` under the calibrated threshold).
 
-    python scripts/predict.py images/ --model outputs/quickstart/model --top-k 3 --output preds.csv
+    python scripts/predict.py --images images/ --model outputs/quickstart/model --top_k 3 --output_file preds.csv
 
 Same as ``hf-minerals predict``; see docs/mapping.md.
+
+``--config FILE.yaml`` gives any option from YAML (flags override it; unknown keys stop with a hint);
+the resolved arguments go to ``<CSV>.args.yaml`` beside the CSV, itself a valid ``--config``.
 """
 
 import sys

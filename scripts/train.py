@@ -8,6 +8,9 @@
 
 The YAML recipe gives defaults, any ``--field value`` overrides them, unknown keys are rejected.
 Every option: docs/training.md (or ``--help``). The steps live in ``hf_minerals.training``.
+
+``--config FILE.yaml`` gives any option from YAML (flags override it; unknown keys stop with a hint);
+the resolved arguments go to ``<output_dir>/args.yaml``, itself a valid ``--config``.
 """
 
 from hf_minerals.training import main

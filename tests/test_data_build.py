@@ -31,12 +31,13 @@ def test_bad_input_zoo_script_exits_0_and_reports_every_bad_file(tmp_path):
     src = make_folder(tmp_path / "src", per_class=8, specimens=4)
     zoo = add_bad_files(src)
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "build_dataset.py"), "--source", str(src), "--output",
-                           str(out), "--max-pixels", "50000", "--group-regex", r"^([a-z]{3}\d)_"],
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "build_dataset.py"), "--source", str(src), "--output_dir",
+                           str(out), "--max_pixels", "50000", "--group_regex", r"^([a-z]{3}\d)_"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "saved" in proc.stdout and json.loads(proc.stdout.strip().splitlines()[-1])["skipped"] == 5
     report = json.loads((out / "build_report.json").read_text())
+    assert "max_pixels: 50000" in (out / "args.yaml").read_text()
     skipped = {s["path"]: s["reason"] for s in report["skipped"]}
     import datasets
 
@@ -154,7 +155,7 @@ def test_clear_errors(tmp_path, case):
 def test_script_error_is_a_message_not_a_traceback(tmp_path):
     src = make_folder(tmp_path / "src", per_class=3, classes=("pyrite",))
     old = sys.argv
-    sys.argv = ["build_dataset.py", "--source", str(src), "--output", str(tmp_path / "o"), "--no-progress"]
+    sys.argv = ["build_dataset.py", "--source", str(src), "--output_dir", str(tmp_path / "o"), "--no_progress"]
     try:
         with pytest.raises(SystemExit) as exc:
             runpy.run_path(str(REPO / "scripts" / "build_dataset.py"), run_name="__main__")

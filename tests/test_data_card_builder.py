@@ -30,7 +30,7 @@ def test_card_front_matter_and_body(tmp_path):
     assert {s["name"]: s["num_examples"] for s in meta["dataset_info"]["splits"]} == {s: len(d) for s, d in dsd.items()}
     assert meta["configs"][0]["data_files"][0] == {"split": "train", "path": "data/train-*"}
     assert "Cai" in text and "American Mineralogist" in text
-    assert "--group-regex" in text and "SYNTHETIC" not in text
+    assert "--group_regex" in text and "SYNTHETIC" not in text
     assert f"| 2 | pyrite | {rep['counts']['train']['pyrite']} |" in text
 
 

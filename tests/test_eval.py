@@ -183,11 +183,12 @@ def test_evaluate_errors(tiny_model_factory, tiny_dataset, tmp_path):
 def test_evaluate_cli(tiny_model_factory, tiny_dataset, tmp_path, capsys):
     from hf_minerals.cli import main
 
-    main(["evaluate", "--model", str(tiny_model_factory("resnet")), "--dataset", str(tiny_dataset), "--output",
+    main(["evaluate", "--model", str(tiny_model_factory("resnet")), "--dataset", str(tiny_dataset), "--output_dir",
           str(tmp_path / "cli"), "--max_samples", "6", "--batch_size", "3"])
     out = capsys.readouterr().out
     assert "accuracy=" in out and "SYNTHETIC" in out
     assert json.loads((tmp_path / "cli" / "eval_results.json").read_text())["n"] == 6
+    assert "max_samples: 6" in (tmp_path / "cli" / "args.yaml").read_text()  # resolved arguments, a valid --config
 
 
 # -- model card ---------------------------------------------------------------------------------------

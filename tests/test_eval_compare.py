@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from hf_minerals.comparison import OFFLINE_NOTE
 
@@ -49,8 +50,10 @@ def test_compare_offline_compact_rows_and_no_fake_pretrained(tiny_splits, tmp_pa
     recipe.write_text(RECIPE.format(model="microsoft/swin-tiny-patch4-window7-224"))
     out = tmp_path / "cmp"
     main(["compare", "--recipes", str(recipe), "--init", "pretrained", "scratch", "--dataset", str(tiny_splits),
-          "--output", str(out), "--speed_images", "4", "--max_steps", "1", "--eval_split", "", "--disable_tqdm", "true"])
+          "--output_dir", str(out), "--speed_images", "4", "--max_steps", "1", "--eval_split", "", "--disable_tqdm", "true"])
     result = json.loads((out / "comparison.json").read_text())
+    args = yaml.safe_load((out / "args.yaml").read_text())  # compare's own and the training flags it handed on
+    assert args["init"] == ["pretrained", "scratch"] and args["max_steps"] == "1" and args["eval_split"] == ""
     pre, scratch = result["rows"]
     assert result["hub_offline"] is True and result["synthetic"] is True
     assert scratch["recipe_path"] == str(recipe)  # the recipe given, not recipes/swin_tiny.yaml of the repo

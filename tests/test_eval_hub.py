@@ -29,13 +29,14 @@ def carded_model(tiny_model_factory, tmp_path):
     return model
 
 
-def test_publish_model_then_pipeline_by_repo_id(hub, carded_model):
+def test_publish_model_then_pipeline_by_repo_id(hub, carded_model, tmp_path, monkeypatch):
     from transformers import pipeline
 
     from hf_minerals.hub import main as publish_main
     from hf_minerals.predict import Predictor
 
-    publish_main(["model", str(carded_model), "--repo-id", "tester/minerals-swin"])
+    monkeypatch.chdir(tmp_path)
+    publish_main(["model", "--model_dir", str(carded_model), "--repo_id", "tester/minerals-swin"])
     files = hub.files("tester/minerals-swin")
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= set(files)
     assert not any(f.startswith("checkpoint-") or f.endswith((".bin", ".pt")) for f in files)

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 from torch import nn
 from transformers import AutoModelForImageClassification, SwinConfig
@@ -223,15 +224,18 @@ def test_cli_writes_overlays_grid_and_index(tiny_model_factory, tmp_path):
     (tmp_path / "broken.png").write_bytes(b"not an image")
     models = [str(tiny_model_factory("swin")), str(tiny_model_factory("resnet"))]
     out = tmp_path / "out"
-    summary = main(["--model", models[0], "--model", models[1], "--images", *paths, str(tmp_path / "broken.png"),
-                    "--methods", "gradcam,integrated_gradients", "--n-steps", "4", "--output", str(out)])
+    summary = main(["--model", models[0], models[1], "--images", *paths, str(tmp_path / "broken.png"),
+                    "--methods", "gradcam,integrated_gradients", "--n_steps", "4", "--output_dir", str(out)])
     assert len(summary["maps"]) == 2 * 2 * 2  # images x models x methods; the broken file skipped
     grid = Image.open(out / "grid.png")
     assert grid.width > 600 and grid.height > 300
     index = json.loads((out / "explain.json").read_text())
     assert all((out / m["path"].split("/")[-1]).is_file() for m in index["maps"])
+    assert yaml.safe_load((out / "args.yaml").read_text())["model"] == models  # resolved arguments kept
     with pytest.raises(SystemExit):
-        main(["--model", models[0], "--images", *paths, "--methods", "lime", "--output", str(out)])
+        main(["--model", models[0], "--images", *paths, "--methods", "lime", "--output_dir", str(out)])
+    with pytest.raises(SystemExit, match="given more than once"):  # would silently keep only the last
+        main(["--model", models[0], "--model", models[1], "--images", *paths])
 
 
 @pytest.mark.parametrize("kind", ["vit", "convnext", "swinv2"])

@@ -43,12 +43,15 @@ def _table(dsd) -> dict:
             for split, ds in dsd.items() for r in ds}
 
 
-def test_publish_dataset_then_load_dataset_round_trips(hub_server, built, tmp_path, capsys):
+def test_publish_dataset_then_load_dataset_round_trips(hub_server, built, tmp_path, capsys, monkeypatch):
     import datasets
 
     out, dsd, rep = built
-    _publish(["dataset", "--repo-id", "tester/opaque-minerals", "--dataset", str(out)])
+    monkeypatch.chdir(tmp_path)  # the resolved arguments go to outputs/publish/ under the working folder
+    _publish(["dataset", "--repo_id", "tester/opaque-minerals", "--dataset", str(out)])
     assert "published" in capsys.readouterr().out
+    args_file = tmp_path / "outputs/publish/dataset-tester--opaque-minerals.args.yaml"
+    assert "repo_id: tester/opaque-minerals" in args_file.read_text()
     back = datasets.load_dataset("tester/opaque-minerals", cache_dir=str(tmp_path / "cache"))
     assert set(back) == set(dsd)
     assert back["train"].features == dsd["train"].features

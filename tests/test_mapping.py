@@ -134,7 +134,7 @@ def test_outputs_and_cli(tiny_model_factory, tmp_path):
 
     Image.fromarray(_section(500, 640)).save(tmp_path / "synthetic_section.png")
     cli_main(["map", "--model", str(tiny_model_factory("resnet")), "--image", str(tmp_path / "synthetic_section.png"),
-              "--tile", "128", "--output", str(tmp_path / "out"), "--no-progress", "--um-per-px", "0.5"])
+              "--tile", "128", "--output_dir", str(tmp_path / "out"), "--no_progress", "--um_per_px", "0.5"])
     out = tmp_path / "out"
     for name in ("mineral_map.png", "overlay.png", "tile_probabilities.npz", "modal_abundance.csv", "modal_abundance.json"):
         assert (out / name).stat().st_size > 0
@@ -146,6 +146,7 @@ def test_outputs_and_cli(tiny_model_factory, tmp_path):
     z = np.load(out / "tile_probabilities.npz")
     assert z["probs"].shape == (len(z["tile_boxes"]), 5) and int(z["owned_px"].sum()) == 500 * 640
     assert Image.open(out / "mineral_map.png").size[0] > 300
+    assert (out / "args.yaml").read_text().count("um_per_px: 0.5") == 1
 
 
 def test_write_outputs_small_image_smaller_than_tile(predictor, tmp_path):

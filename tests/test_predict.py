@@ -101,8 +101,8 @@ def test_predict_cli_csv_with_bad_file(tiny_model_factory, tmp_path, capsys):
         im.save(folder / f"synthetic_{i}.png")
     (folder / "broken.jpg").write_bytes(b"not really a jpeg")
     out = tmp_path / "preds.csv"
-    cli_main(["predict", str(folder), "--model", str(tiny_model_factory("swin")), "--top-k", "2",
-              "--output", str(out), "--batch-size", "2", "--no-progress"])
+    cli_main(["predict", "--images", str(folder), "--model", str(tiny_model_factory("swin")), "--top_k", "2",
+              "--output_file", str(out), "--batch_size", "2", "--no_progress"])
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 4
     bad = [r for r in rows if r["error"]]
@@ -110,6 +110,11 @@ def test_predict_cli_csv_with_bad_file(tiny_model_factory, tmp_path, capsys):
     good = [r for r in rows if not r["error"]]
     assert all(r["label"] == r["top1_label"] and float(r["top1_score"]) >= float(r["top2_score"]) for r in good)
     assert "broken.jpg" in capsys.readouterr().err
+    # the resolved arguments sit beside the CSV and repeat the run
+    args_file = tmp_path / "preds.csv.args.yaml"
+    again = tmp_path / "again.csv"
+    cli_main(["predict", "--config", str(args_file), "--output_file", str(again)])
+    assert again.read_text() == out.read_text()
 
 
 def test_calibrate_cli_and_open_set(tiny_model_factory, tmp_path):
@@ -129,9 +134,10 @@ def test_calibrate_cli_and_open_set(tiny_model_factory, tmp_path):
     feats = Features({"image": ImageFeature(), "label": ClassLabel(names=names)})
     ds = DatasetDict({"validation": Dataset.from_dict({"image": images, "label": labels}, features=feats)})
     ds.save_to_disk(str(tmp_path / "ds"))
-    cli_main(["calibrate", "--model", str(folder), "--dataset", str(tmp_path / "ds"), "--batch-size", "16"])
+    cli_main(["calibrate", "--model", str(folder), "--dataset", str(tmp_path / "ds"), "--batch_size", "16"])
     rec = json.loads((folder / "calibration.json").read_text())
     assert rec["temperature"] > 0 and 0 < rec["unknown_threshold"] <= 1 and rec["n_validation"] == 40
+    assert "batch_size: 16" in (folder / "calibration.json.args.yaml").read_text()
     calibrated = Predictor.from_pretrained(folder)
     assert calibrated.unknown_threshold == rec["unknown_threshold"]
     report = open_set_report(calibrated, images[:20], [names[i] for i in labels[:20]], _images(10, seed=9))

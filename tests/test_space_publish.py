@@ -98,7 +98,7 @@ def hub_model(hub_server, tiny_model_factory):
     return "tester/tiny-minerals"
 
 
-def test_publish_space_and_run_the_published_copy(hub_model, tmp_path):
+def test_publish_space_and_run_the_published_copy(hub_model, tmp_path, monkeypatch):
     from huggingface_hub import HfApi, SpaceCard, snapshot_download
 
     from hf_minerals.hub import main, publish_space
@@ -129,7 +129,8 @@ def test_publish_space_and_run_the_published_copy(hub_model, tmp_path):
     assert label in DEFAULT_LABELS  # threshold 0: always a mineral
 
     # the CLI sub-command
-    main(["space", "--repo-id", "tester/minerals-space-2", "--model", hub_model, "--space-dir", str(SPACE)])
+    monkeypatch.chdir(tmp_path)
+    main(["space", "--repo_id", "tester/minerals-space-2", "--model", hub_model, "--space_dir", str(SPACE)])
 
 
 def test_publish_space_refuses_local_or_missing_models(hub_server, tiny_model_factory):

@@ -235,10 +235,10 @@ def test_section_has_several_minerals_and_tiles_join_seamlessly():
 def test_cli_and_gallery(tmp_path):
     from hf_minerals.synthetic.cli import main
 
-    main(["--output", str(tmp_path / "cli"), "--per-class", "1", "--size", "48", "--classes", "gold", "pyrite",
+    main(["--output_dir", str(tmp_path / "cli"), "--per_class", "1", "--size", "48", "--classes", "gold", "pyrite",
           "--shift", "halogen"])
     assert (tmp_path / "cli" / "gold" / "synthetic_gold_halogen_00000.png").exists()
-    main(["--output", str(tmp_path / "sec"), "--width", "200", "--height", "150", "--tile", "128"])
+    main(["--output_dir", str(tmp_path / "sec"), "--width", "200", "--height", "150", "--tile", "128"])
     assert (tmp_path / "sec" / "synthetic_section_0.png").exists()
     g = make_gallery(tmp_path / "g.png", classes=PAPER_MINERALS[:2], examples=2, size=48, shifts=("halogen",))
     assert Image.open(g).size[0] > 2 * 48

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,30 +14,55 @@ import torch
 
 from ..runtime import machine_info, peak_rss_mb
 
-BENCHMARKS = ("synthetic", "train", "explain", "predict", "map", "space")
+BENCHMARKS = {
+    "synthetic": "synthetic scene speed and the domain-shift experiment",
+    "train": "Trainer overhead against a bare PyTorch loop",
+    "explain": "attribution speed and faithfulness",
+    "predict": "Predictor against the transformers pipeline",
+    "map": "whole-section mapping speed, memory and accuracy",
+    "space": "the Space's service against a naive implementation",
+}
+
+
+def fill_quick(opts: Any, quick: bool, **defaults: tuple[Any, Any]) -> Any:
+    """Fields left ``None`` take their (quick, full) default: ``fill_quick(opts, quick, reps=(12, 50))``."""
+    for name, (small, full) in defaults.items():
+        if getattr(opts, name) is None:
+            setattr(opts, name, small if quick else full)
+    return opts
+
+
+@dataclass
+class BenchmarkArguments:
+    """What every benchmark takes; each module adds its own ``Arguments`` dataclass."""
+
+    quick: bool = field(default=False, metadata={"help": "small sizes; finishes in < 3 min on 2 cores"})
+    output_file: str | None = field(default=None, metadata={
+        "help": "JSON path (default outputs/benchmarks/NAME.json; arguments beside it in <JSON>.args.yaml)"})
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="benchmark.py", description=__doc__)
-    parser.add_argument("name", choices=BENCHMARKS)
-    parser.add_argument("--quick", action="store_true", help="small sizes; finishes in < 3 min on 2 cores")
-    parser.add_argument("--output", default=None, help="JSON path (default outputs/benchmarks/NAME.json)")
-    args, rest = parser.parse_known_args(argv)
+    """``hf-minerals benchmark NAME [--quick] [--config FILE.yaml] [--field value ...]``."""
+    from ..cli_args import args_file_for, parse_command_line, save_args, split_subcommand
+
+    name, rest = split_subcommand(argv, BENCHMARKS, "hf-minerals benchmark")
+    module, prog = importlib.import_module(f"hf_minerals.benchmarks.{name}"), f"hf-minerals benchmark {name}"
+    args, opts = parse_command_line([BenchmarkArguments, module.Arguments], rest, prog=prog, description=module.__doc__)
     torch.set_flush_denormal(True)  # random-init conv nets hit denormals on CPU
-    module = importlib.import_module(f"hf_minerals.benchmarks.{args.name}")
     t0 = time.perf_counter()
-    result = module.run(quick=args.quick, args=rest)
+    result = module.run(quick=args.quick, opts=opts)
     result = {
-        "benchmark": args.name,
+        "benchmark": name,
         "quick": args.quick,
         **result,
         "wall_seconds": round(time.perf_counter() - t0, 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "machine": machine_info(),
     }
-    out = Path(args.output or f"outputs/benchmarks/{args.name}.json")
+    out = Path(args.output_file or f"outputs/benchmarks/{name}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}", file=sys.stderr)
+    save_args(args_file_for(out), args, opts, command=prog)
+    print(f"wrote {out} and {args_file_for(out)}", file=sys.stderr)
     print(json.dumps(result))
     return result

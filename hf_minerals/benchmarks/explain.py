@@ -1,5 +1,5 @@
 """Faithfulness and cost of attribution maps, on SYNTHETIC scenes whose ground-truth masks say where
-the mineral is: ``python scripts/benchmark.py explain [--quick] [--model DIR ...] [--train-tiny]``.
+the mineral is: ``python scripts/benchmark.py explain [--quick] [--model DIR [DIR ...]] [--train_tiny]``.
 
 Per trained model x method, against a random map in the same run: the share of attribution energy
 inside the target mineral's mask, the pointing game (map maximum inside the mask) and the deletion
@@ -11,10 +11,10 @@ lower = more faithful). Also seconds per image per method, Grad-CAM on a full-si
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -187,15 +187,17 @@ def _swin_tiny_speed(quick: bool, methods: list[str]) -> dict[str, Any]:
     return res
 
 
-def run(quick: bool, args: list[str]) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="benchmark.py explain")
-    parser.add_argument("--model", action="append", default=None,
-                        help="trained model folder(s) to score (default: outputs/quickstart/model if it exists)")
-    parser.add_argument("--train-tiny", action="store_true", help="also train compact ResNet/MobileNetV2 here")
-    parser.add_argument("--per-class", type=int, default=None, help="synthetic scenes per class")
-    parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--speed-only", action="store_true", help="only the swin-tiny timing section")
-    opts = parser.parse_args(args)
+@dataclass
+class Arguments:
+    model: list[str] | None = field(default=None, metadata={
+        "help": "trained model folder(s) to score: --model A B (default: outputs/quickstart/model if it exists)"})
+    train_tiny: bool = field(default=False, metadata={"help": "also train compact ResNet/MobileNetV2 here"})
+    per_class: int | None = field(default=None, metadata={"help": "synthetic scenes per class (default 6 quick, 12)"})
+    methods: str = ",".join(METHODS)
+    speed_only: bool = field(default=False, metadata={"help": "only the swin-tiny timing section"})
+
+
+def run(quick: bool, opts: Arguments) -> dict[str, Any]:
     methods = [m for m in opts.methods.split(",") if m]
     if opts.speed_only:
         return {"swin_tiny_224": _swin_tiny_speed(quick, methods)}

@@ -11,13 +11,13 @@ sphalerite, so sections holding them test the unknown answer.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from ..mapping.tiler import STATUS_BACKGROUND, STATUS_MINERAL, STATUS_UNKNOWN
 from ..minerals import BACKGROUND_PHASES, EXTRA_MINERALS, MASK_CODES
 from ..predict import Predictor
 from ..runtime import timeit
+from .common import fill_quick
 
 QUICKSTART = Path("outputs/quickstart")
 
@@ -205,19 +206,23 @@ def write_mosaic(path: Path, side: int, block: int = 2048, seed: int = 0) -> Non
         os.close(fd)
 
 
-def run(quick: bool, args: list[str]) -> dict[str, Any]:
-    p = argparse.ArgumentParser(prog="benchmark.py map")
-    p.add_argument("--model", default=None)
-    p.add_argument("--tiles", default="128,256" if quick else "96,192,384", help="tile sizes (px) to score")
-    p.add_argument("--sections", type=int, default=1 if quick else 3, help="synthetic 3396x2547 sections")
-    p.add_argument("--mosaic", type=int, default=6000 if quick else 20000, help="side of the RSS mosaic (px)")
-    p.add_argument("--mosaic-tile", type=int, default=256 if quick else 512)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads (1 gives steadier ratios on a shared, oversubscribed machine)")
-    p.add_argument("--paper-size-tile", type=int, default=0 if quick else 384,
-                   help="also time mapping overhead with a Swin-T-size model at this tile (0: skip)")
-    opts = p.parse_args(args)
+@dataclass
+class Arguments:
+    model: str | None = None
+    tiles: str | None = field(default=None, metadata={"help": "tile sizes (px) to score (default 128,256 quick; 96,192,384)"})
+    sections: int | None = field(default=None, metadata={"help": "synthetic 3396x2547 sections (default 1 quick, 3)"})
+    mosaic: int | None = field(default=None, metadata={"help": "side of the RSS mosaic, px (default 6000 quick, 20000)"})
+    mosaic_tile: int | None = field(default=None, metadata={"help": "default 256 quick, 512"})
+    batch_size: int = 32
+    threads: int | None = field(default=None, metadata={
+        "help": "torch threads (1 gives steadier ratios on a shared, oversubscribed machine)"})
+    paper_size_tile: int | None = field(default=None, metadata={
+        "help": "also time mapping overhead with a Swin-T-size model at this tile (0: skip; default 0 quick, 384)"})
+
+
+def run(quick: bool, opts: Arguments) -> dict[str, Any]:
+    fill_quick(opts, quick, tiles=("128,256", "96,192,384"), sections=(1, 3), mosaic=(6000, 20000),
+               mosaic_tile=(256, 512), paper_size_tile=(0, 384))
     torch.set_flush_denormal(True)
     if opts.threads:
         torch.set_num_threads(opts.threads)

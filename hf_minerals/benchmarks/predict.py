@@ -1,7 +1,7 @@
 """Predictor speed: images/s vs ``transformers.pipeline`` on the same model and images, bf16 and
 channels_last measured, and the share of this CPU's measured fp32 matmul peak the forward pass reaches.
 
-``python scripts/benchmark.py predict [--quick] [--model DIR] [--n 64] [--batch-size 16]``
+``python scripts/benchmark.py predict [--quick] [--model DIR] [--n 64] [--batch_size 16]``
 
 Models: the paper's Swin-T architecture (random init - speed does not depend on the weights) at 224 px,
 ResNet-50 for channels_last, and the quickstart model when it exists. Images: SYNTHETIC scenes.
@@ -9,9 +9,9 @@ ResNet-50 for channels_last, and the quickstart model when it exists. Images: SY
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import torch
 from ..modeling import label_config
 from ..predict import Predictor, bf16_supported
 from ..runtime import timeit
+from .common import fill_quick
 
 QUICKSTART_MODEL = Path("outputs/quickstart/model")
 
@@ -129,13 +130,17 @@ def bench_channels_last(folder: Path, images: list, batch_size: int, repeats: in
     return out
 
 
-def run(quick: bool, args: list[str]) -> dict[str, Any]:
-    p = argparse.ArgumentParser(prog="benchmark.py predict")
-    p.add_argument("--model", default=None, help="also benchmark this model (default: quickstart model if present)")
-    p.add_argument("--n", type=int, default=16 if quick else 64, help="images")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    opts = p.parse_args(args)
+@dataclass
+class Arguments:
+    model: str | None = field(default=None, metadata={
+        "help": "also benchmark this model (default: quickstart model if present)"})
+    n: int | None = field(default=None, metadata={"help": "images (default 16 quick, 64)"})
+    batch_size: int = 16
+    threads: int | None = field(default=None, metadata={"help": "torch threads (default: torch's choice)"})
+
+
+def run(quick: bool, opts: Arguments) -> dict[str, Any]:
+    fill_quick(opts, quick, n=(16, 64))
     repeats = 2 if quick else 3
     torch.set_flush_denormal(True)
     if opts.threads:

@@ -12,7 +12,6 @@ weights, so the timings hold for a trained model; the predictions themselves mea
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import subprocess
@@ -20,12 +19,15 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
+
+from .common import fill_quick
 
 SWIN_TINY = "microsoft/swin-tiny-patch4-window7-224"
 SPACE_APP = Path(__file__).resolve().parents[2] / "space" / "app.py"
@@ -145,12 +147,15 @@ def _load_test(folder: Path, service: Any, image_path: Path, requests: int, clie
             "throughput_rps": round(requests / wall, 2), "concurrency_limit": service.limits.concurrency}
 
 
-def run(quick: bool, args: list[str]) -> dict[str, Any]:
-    p = argparse.ArgumentParser(prog="benchmark.py space")
-    p.add_argument("--reps", type=int, default=12 if quick else 50, help="timed calls per path")
-    p.add_argument("--requests", type=int, default=50)
-    p.add_argument("--clients", type=int, default=8)
-    opts = p.parse_args(args)
+@dataclass
+class Arguments:
+    reps: int | None = field(default=None, metadata={"help": "timed calls per path (default 12 quick, 50)"})
+    requests: int = 50
+    clients: int = 8
+
+
+def run(quick: bool, opts: Arguments) -> dict[str, Any]:
+    fill_quick(opts, quick, reps=(12, 50))
     from hf_minerals.service import MineralService
     from hf_minerals.synthetic import render_scene
 

@@ -8,13 +8,13 @@
 2. Domain shift: a small classifier trained on default imaging, tested on held-out scenes photographed
    the default way and under each shift (the *same* scenes, except ``lowmag`` which must recompose).
    Two classifiers: logistic regression on colour/texture statistics, and a tiny CNN (skipped with
-   ``--no-cnn``). The accuracy drop per shift is the figure of merit: the shifts are real if it is > 0.
+   ``--no_cnn``). The accuracy drop per shift is the figure of merit: the shifts are real if it is > 0.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -153,11 +153,13 @@ def shift_experiment(n_train: int, n_test: int, size: int, cnn: bool, epochs: in
     return result
 
 
-def run(quick: bool, args: list[str]) -> dict:
-    p = argparse.ArgumentParser(prog="benchmark.py synthetic")
-    p.add_argument("--no-cnn", action="store_true", help="skip the tiny-CNN half of the shift experiment")
-    p.add_argument("--no-section", action="store_true", help="skip the 3396 x 2547 section timing")
-    opts = p.parse_args(args)
+@dataclass
+class Arguments:
+    no_cnn: bool = field(default=False, metadata={"help": "skip the tiny-CNN half of the shift experiment"})
+    no_section: bool = field(default=False, metadata={"help": "skip the 3396 x 2547 section timing"})
+
+
+def run(quick: bool, opts: Arguments) -> dict:
     try:
         import torch
 

@@ -12,10 +12,10 @@ Three timings; bare and trainer in interleaved pairs (the machine is shared), th
 
 from __future__ import annotations
 
-import argparse
 import copy
 import tempfile
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -66,24 +66,28 @@ def _trainer(model: torch.nn.Module, dataset: Any, batch: int, steps: int, lr: f
         return steps * batch / (time.perf_counter() - t0)
 
 
-def run(quick: bool, args: list[str]) -> dict[str, Any]:
+@dataclass
+class Arguments:
+    model: str = field(default="compact:swin", metadata={"help": "compact:{swin,resnet,mobilenet_v2} or a local folder"})
+    batch_size: int = 32
+    steps: int | None = field(default=None, metadata={
+        "help": "optimizer steps per timing (default 40 quick, 100 full; fewer measure set-up, not per-step overhead)"})
+    repeats: int | None = field(default=None, metadata={"help": "interleaved pairs (default 3 quick, 6 full)"})
+    threads: int = field(default=1, metadata={
+        "help": "torch threads (default 1: on a shared 2-core machine 2 threads swing 10x with others' load; "
+                "0 = torch default)"})
+
+
+def run(quick: bool, opts: Arguments) -> dict[str, Any]:
     from datasets import ClassLabel, Dataset, Features, Value
     from datasets import Image as ImageFeature
     from PIL import Image
 
-    from ..config import DataArguments
     from ..modeling import build_classifier
     from ..preprocessing import DataConfig, eval_transform
+    from ..training.config import DataArguments
     from ..training.data import BatchTransform, collate
 
-    p = argparse.ArgumentParser(prog="benchmark.py train")
-    p.add_argument("--model", default="compact:swin", help="compact:{swin,resnet,mobilenet_v2} or a local folder")
-    p.add_argument("--batch_size", type=int, default=32)
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps per timing (default 40 quick, 100 full; fewer measure set-up, not per-step overhead)")
-    p.add_argument("--repeats", type=int, default=None, help="interleaved pairs (default 3 quick, 6 full)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (default 1: on a shared 2-core machine 2 threads swing 10x with others' load; 0 = torch default)")
-    opts = p.parse_args(args)
     if opts.threads:
         torch.set_num_threads(opts.threads)
     steps = opts.steps or (40 if quick else 100)

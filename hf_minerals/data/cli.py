@@ -2,65 +2,65 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from hf_minerals.data.assemble import DEFAULTS
 from hf_minerals.data.records import DataError
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="build_dataset.py",
-        description="Build a leak-free mineral image data set (DatasetDict + build_report.json + README.md card).",
-    )
-    p.add_argument("--source", required=True,
-                   help="image folder (one sub-folder per mineral, optionally under train/validation/test), "
-                        "mask set (images/ + masks/ + mapping file), Hub data set id, or 'synthetic'")
-    p.add_argument("--output", required=True, help="output folder (save_to_disk layout)")
-    p.add_argument("--patch-size", type=int, default=DEFAULTS["patch_size"],
-                   help="mask sets: patch side in px; synthetic: image size (default %(default)s)")
-    p.add_argument("--stride", type=int, default=None, help="mask sets: step between patches (default: patch size)")
-    p.add_argument("--purity", type=float, default=DEFAULTS["purity"],
-                   help="mask sets: minimum area fraction of the dominant ore mineral (default %(default)s)")
-    p.add_argument("--mapping", default=None,
-                   help="mask sets: code->mineral file (json or 'code name' lines), or 'lumenstone'; "
-                        "default: mapping.json/.txt/.csv in the source")
-    p.add_argument("--group-regex", default=None,
-                   help="folders: regex on file names giving the specimen (first capture group, else the match)")
-    p.add_argument("--group-column", default=DEFAULTS["group_column"],
-                   help="metadata.csv/metadata.jsonl (or Hub) column holding the group (default %(default)s)")
-    p.add_argument("--ratios", default="0.7,0.15,0.15", help="train,validation,test fractions (or 70/15/15)")
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="split seed (default %(default)s)")
-    p.add_argument("--max-pixels", type=int, default=DEFAULTS["max_pixels"],
-                   help="refuse images above this many pixels (default %(default)s)")
-    p.add_argument("--classes", nargs="+", default=None, help="keep only these minerals")
-    p.add_argument("--synthetic-per-class", type=int, default=DEFAULTS["synthetic_per_class"],
-                   help="synthetic: images per mineral (default %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
-    return p
+@dataclass
+class BuildDatasetArguments:
+    """``hf-minerals build-dataset``: a leak-free mineral image data set (DatasetDict + build_report.json + card)."""
+
+    source: str = field(metadata={"help": "image folder (one sub-folder per mineral, optionally under train/validation/"
+                                          "test), mask set (images/ + masks/ + mapping file), Hub data set id, or 'synthetic'"})
+    output_dir: str = field(metadata={"help": "output folder (save_to_disk layout, build_report.json, README.md, args.yaml)"})
+    patch_size: int = field(default=DEFAULTS["patch_size"],
+                            metadata={"help": "mask sets: patch side in px; synthetic: image size"})
+    stride: int | None = field(default=None, metadata={"help": "mask sets: step between patches (default: patch size)"})
+    purity: float = field(default=DEFAULTS["purity"],
+                          metadata={"help": "mask sets: minimum area fraction of the dominant ore mineral"})
+    mapping: str | None = field(default=None, metadata={
+        "help": "mask sets: code->mineral file (json or 'code name' lines), or 'lumenstone'; "
+                "default: mapping.json/.txt/.csv in the source"})
+    group_regex: str | None = field(default=None, metadata={
+        "help": "folders: regex on file names giving the specimen (first capture group, else the match)"})
+    group_column: str = field(default=DEFAULTS["group_column"],
+                              metadata={"help": "metadata.csv/metadata.jsonl (or Hub) column holding the group"})
+    ratios: str = field(default="0.7,0.15,0.15", metadata={"help": "train,validation,test fractions (or 70/15/15)"})
+    seed: int = field(default=DEFAULTS["seed"], metadata={"help": "split seed"})
+    max_pixels: int = field(default=DEFAULTS["max_pixels"], metadata={"help": "refuse images above this many pixels"})
+    classes: list[str] | None = field(default=None, metadata={"help": "keep only these minerals"})
+    synthetic_per_class: int = field(default=DEFAULTS["synthetic_per_class"],
+                                     metadata={"help": "synthetic: images per mineral"})
+    no_progress: bool = field(default=False, metadata={"help": "no progress bars"})
+    quiet: bool = field(default=False, metadata={"help": "only errors on stderr"})
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    from hf_minerals.cli_args import parse_command_line, save_args
+
+    (args,) = parse_command_line([BuildDatasetArguments], argv, prog="hf-minerals build-dataset")
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(levelname)s: %(message)s")
     from hf_minerals.data.assemble import build_dataset
 
     try:
         dsd, report = build_dataset(
-            args.source, args.output, patch_size=args.patch_size, stride=args.stride, purity=args.purity,
+            args.source, args.output_dir, patch_size=args.patch_size, stride=args.stride, purity=args.purity,
             mapping=args.mapping, group_regex=args.group_regex, group_column=args.group_column, ratios=args.ratios,
             seed=args.seed, max_pixels=args.max_pixels, classes=args.classes,
             synthetic_per_class=args.synthetic_per_class, progress=not args.no_progress,
         )
     except DataError as exc:
-        sys.exit(f"build_dataset: error: {exc}")
-    print(f"saved {args.output}  ({', '.join(f'{s}: {len(ds)}' for s, ds in dsd.items())} rows; "
+        sys.exit(f"hf-minerals build-dataset: error: {exc}")
+    save_args(Path(args.output_dir) / "args.yaml", args, command="hf-minerals build-dataset")
+    print(f"saved {args.output_dir}  ({', '.join(f'{s}: {len(ds)}' for s, ds in dsd.items())} rows; "
           f"{report['n_skipped']} skipped, {len(report['warnings'])} warning(s); see build_report.json)")
-    print(json.dumps({"output": str(args.output), "totals": report["totals"], "skipped": report["n_skipped"],
+    print(json.dumps({"output": str(args.output_dir), "totals": report["totals"], "skipped": report["n_skipped"],
                       "leakage": report["leakage"]}))
 
 

@@ -1,7 +1,7 @@
 """Image-folder source: ``root/<mineral>/*.jpg`` (optionally under ``train/ validation/ test/``).
 
 Groups come from an imagefolder-style ``metadata.csv``/``metadata.jsonl`` (``file_name`` + a group
-column), from ``--group-regex`` on file names, or else each file is its own group (with a warning,
+column), from ``--group_regex`` on file names, or else each file is its own group (with a warning,
 because crops of one specimen could then land in two splits).
 """
 
@@ -150,7 +150,7 @@ def scan_folder(
 
     has_groups = bool(metadata) and any(group_column in row for row in metadata.values())
     if metadata and not has_groups and not pattern:
-        report.warn(f"metadata file has no '{group_column}' column; see --group-column")
+        report.warn(f"metadata file has no '{group_column}' column; see --group_column")
     unmatched = no_group = 0
     records: list[Record] = []
     for hint, label, path in tqdm(jobs, desc="reading images", unit="img", disable=not progress):
@@ -182,15 +182,15 @@ def scan_folder(
                             if {p.lower() for p in Path(s["path"]).parts[:-1]} & set(empty))
         raise DataError(f"class(es) {empty} have no usable image, every file was skipped ({reasons[:500]})")
     if pattern:
-        report.groups["from"] = f"--group-regex {group_regex}"
+        report.groups["from"] = f"--group_regex {group_regex}"
         if unmatched:
-            report.warn(f"--group-regex matched no group in {unmatched} file name(s); each of those is its own group")
+            report.warn(f"--group_regex matched no group in {unmatched} file name(s); each of those is its own group")
     elif has_groups:
         report.groups["from"] = f"metadata column '{group_column}'"
         if no_group:
             report.warn(f"{no_group} image(s) have no '{group_column}' in the metadata; each of those is its own group")
     else:
         report.groups["from"] = "file (no group information)"
-        report.warn("no group information (metadata.csv/metadata.jsonl group column or --group-regex): each file is "
+        report.warn("no group information (metadata.csv/metadata.jsonl group column or --group_regex): each file is "
                     "its own group, so leakage between crops of one specimen across splits cannot be ruled out")
     return records

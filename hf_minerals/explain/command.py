@@ -1,21 +1,20 @@
 """``hf-minerals explain``: overlays per image x model x method and the side-by-side grid figure.
 
 The grid is the paper's CAM figure: rows are images; columns are methods (one model) or models
-(several ``--model``), each cell captioned with the predicted mineral and its probability.
+(several models after ``--model``), each cell captioned with the predicted mineral and its probability.
 
     python scripts/explain.py --model outputs/quickstart/model --images a.png b.png \\
-        --methods gradcam,integrated_gradients,occlusion --output outputs/explain
+        --methods gradcam,integrated_gradients,occlusion --output_dir outputs/explain
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -150,23 +149,30 @@ def grid_figure(cells: list[Cell], views: dict, path: Path, by: str = "method") 
     return path
 
 
+@dataclass
+class ExplainArguments:
+    """``hf-minerals explain``: attribution overlays per image x model x method, and the grid figure."""
+
+    model: list[str] = field(metadata={"help": "model folder(s) or Hub id(s); several compare models: --model A B"})
+    images: list[str] = field(metadata={"help": "image files"})
+    methods: str = field(default="gradcam", metadata={"help": f"comma-separated, from {','.join(METHODS)}"})
+    output_dir: str = field(default="outputs/explain", metadata={"help": "folder for overlays, grid.png, explain.json"})
+    target: str | None = field(default=None, metadata={"help": "explain this class instead of the predicted one"})
+    alpha: float = field(default=0.5, metadata={"help": "overlay opacity of the heat map"})
+    n_steps: int = field(default=32, metadata={"help": "integrated gradients: path steps"})
+    noise_tunnel: bool = field(default=False, metadata={"help": "integrated gradients: smooth with a NoiseTunnel"})
+    baseline: Literal["mean", "black"] = field(default="mean", metadata={"help": "IG / occlusion reference image"})
+
+
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="explain.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", action="append", required=True, help="model folder or Hub id (repeat to compare models)")
-    parser.add_argument("--images", nargs="+", required=True, help="image files")
-    parser.add_argument("--methods", default="gradcam", help=f"comma-separated, from {','.join(METHODS)}")
-    parser.add_argument("--output", default="outputs/explain", help="folder for overlays, grid.png, explain.json")
-    parser.add_argument("--target", default=None, help="explain this class instead of the predicted one")
-    parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the heat map")
-    parser.add_argument("--n-steps", type=int, default=32, help="integrated gradients: path steps")
-    parser.add_argument("--noise-tunnel", action="store_true", help="integrated gradients: smooth with a NoiseTunnel")
-    parser.add_argument("--baseline", choices=("mean", "black"), default="mean", help="IG / occlusion reference image")
-    args = parser.parse_args(argv)
+    from ..cli_args import parse_command_line, save_args
+
+    (args,) = parse_command_line([ExplainArguments], argv, prog="hf-minerals explain", description=__doc__)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
-        parser.error(f"unknown method(s) {bad}; choose from {','.join(METHODS)}")
-    out = Path(args.output)
+        sys.exit(f"hf-minerals explain: error: unknown method(s) {bad}; choose from {','.join(METHODS)}")
+    out = Path(args.output_dir)
     opts = {"n_steps": args.n_steps, "noise_tunnel": args.noise_tunnel, "baseline": args.baseline}
     cells, views = explain_files(args.model, args.images, methods, out, target=args.target, alpha=args.alpha, **opts)
     grid = grid_figure(cells, views, out / "grid.png", by="model" if len(args.model) > 1 else "method")
@@ -178,5 +184,6 @@ def main(argv: list[str] | None = None) -> dict:
                  for c in cells],
     }
     (out / "explain.json").write_text(json.dumps(summary, indent=2))
+    save_args(out / "args.yaml", args, command="hf-minerals explain")
     print(f"wrote {len(cells)} overlays and {grid} (index: {out / 'explain.json'})")
     return summary

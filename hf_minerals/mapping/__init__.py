@@ -1,6 +1,6 @@
 """Whole-section mapping: tiles streamed from any-size images -> mineral map, overlay, modal abundance.
 
-See docs/mapping.md. ``hf-minerals map --model M --image BIG --tile 224 --output DIR``.
+See docs/mapping.md. ``hf-minerals map --model M --image BIG --tile 224 --output_dir DIR``.
 """
 
 from .command import main

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
@@ -16,21 +16,23 @@ from .render import render_section_tiles
 from .shifts import SHIFTS
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="make_synthetic.py", description="Synthetic reflected-light scenes (labelled SYNTHETIC).")
-    p.add_argument("--output", type=Path, help="output folder (image folder, or section image + mask)")
-    p.add_argument("--per-class", type=int, default=20, help="images per class (default 20)")
-    p.add_argument("--size", type=int, default=224, help="scene size in px (default 224)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--classes", nargs="+", default=list(PAPER_MINERALS), choices=ALL_SYNTHETIC_MINERALS,
-                   help="classes (default: the paper's five)")
-    p.add_argument("--shift", choices=sorted(SHIFTS), default=None, help="imaging domain shift (default: none)")
-    p.add_argument("--width", type=int, help="whole-section mode: image width in px (with --height)")
-    p.add_argument("--height", type=int, help="whole-section mode: image height in px")
-    p.add_argument("--tile", type=int, default=1024, help="section mode: render in tiles of this size (bounded memory)")
-    p.add_argument("--gallery", type=Path, help="write a gallery PNG (class x examples + a row per shift)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing synthetic data set in --output")
-    return p
+@dataclass
+class SyntheticArguments:
+    """``hf-minerals synthetic``: synthetic reflected-light scenes, a whole section or a gallery (labelled SYNTHETIC)."""
+
+    output_dir: str | None = field(default=None, metadata={"help": "output folder (image folder, or section image + mask)"})
+    per_class: int = field(default=20, metadata={"help": "images per class"})
+    size: int = field(default=224, metadata={"help": "scene size in px"})
+    seed: int = 0
+    classes: list[str] = field(default_factory=lambda: list(PAPER_MINERALS),
+                               metadata={"help": "classes (default: the paper's five)", "choices": ALL_SYNTHETIC_MINERALS})
+    shift: str | None = field(default=None, metadata={"help": "imaging domain shift (default: none)",
+                                                      "choices": sorted(SHIFTS)})
+    width: int | None = field(default=None, metadata={"help": "whole-section mode: image width in px (with --height)"})
+    height: int | None = field(default=None, metadata={"help": "whole-section mode: image height in px"})
+    tile: int = field(default=1024, metadata={"help": "section mode: render in tiles of this size (bounded memory)"})
+    gallery: str | None = field(default=None, metadata={"help": "write a gallery PNG (class x examples + a row per shift)"})
+    overwrite: bool = field(default=False, metadata={"help": "replace an existing synthetic data set in --output_dir"})
 
 
 def write_section(output: Path, width: int, height: int, seed: int, classes, shift, tile: int) -> dict:
@@ -65,28 +67,34 @@ def write_section(output: Path, width: int, height: int, seed: int, classes, shi
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    if args.output is None and args.gallery is None:
-        sys.exit("make_synthetic.py: give --output DIR (data set or section) and/or --gallery PNG")
+    from ..cli_args import args_file_for, parse_command_line, save_args
+
+    prog = "hf-minerals synthetic"
+    (args,) = parse_command_line([SyntheticArguments], argv, prog=prog)
+    if args.output_dir is None and args.gallery is None:
+        sys.exit(f"{prog}: error: give --output_dir DIR (data set or section) and/or --gallery PNG")
     if (args.width is None) != (args.height is None):
-        sys.exit("make_synthetic.py: --width and --height go together (whole-section mode)")
+        sys.exit(f"{prog}: error: --width and --height go together (whole-section mode)")
     t0 = time.perf_counter()
-    if args.output is not None:
+    if args.output_dir is not None:
+        output = Path(args.output_dir)
         if args.width is not None:
             try:
-                meta = write_section(args.output, args.width, args.height, args.seed, args.classes, args.shift, args.tile)
+                meta = write_section(output, args.width, args.height, args.seed, args.classes, args.shift, args.tile)
             except ValueError as e:
-                sys.exit(f"make_synthetic.py: {e}")
-            print(f"wrote SYNTHETIC section {args.width}x{args.height} to {args.output / meta['file_name']} "
+                sys.exit(f"{prog}: error: {e}")
+            print(f"wrote SYNTHETIC section {args.width}x{args.height} to {output / meta['file_name']} "
                   f"(+ mask, mapping.json, metadata.jsonl) in {time.perf_counter() - t0:.1f}s")
         else:
             try:
-                out = write_image_folder(args.output, args.classes, args.per_class, args.size, args.seed, args.shift,
+                out = write_image_folder(output, args.classes, args.per_class, args.size, args.seed, args.shift,
                                          overwrite=args.overwrite)
             except (FileExistsError, ValueError) as e:
-                sys.exit(f"make_synthetic.py: {e}")
+                sys.exit(f"{prog}: error: {e}")
             n = args.per_class * len(args.classes)
             print(f"wrote {n} SYNTHETIC images ({len(args.classes)} classes) to {out} in {time.perf_counter() - t0:.1f}s")
+        save_args(output / "args.yaml", args, command=prog)
     if args.gallery is not None:
-        path = make_gallery(args.gallery, seed=args.seed)
-        print(f"wrote gallery {path}")
+        path = make_gallery(Path(args.gallery), seed=args.seed)
+        save_args(args_file_for(path), args, command=prog)
+        print(f"wrote gallery {path} (arguments: {args_file_for(path)})")

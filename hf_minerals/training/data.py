@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import DataArguments
 from ..data.loading import is_synthetic, load_dataset_dict
 from ..imageio import load_image
 from ..preprocessing import AugmentConfig, DataConfig, eval_transform, to_uint8_tensor, train_transform
+from .config import DataArguments
 
 logger = logging.getLogger(__name__)
 

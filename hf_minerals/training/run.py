@@ -18,7 +18,6 @@ import transformers
 from transformers import TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from ..config import ConfigError, DataArguments, ModelArguments, parse_args, save_args
 from ..modeling import (
     COMPACT_PREFIX,
     WeightsUnavailableError,
@@ -28,6 +27,7 @@ from ..modeling import (
     use_offline_mode_if_unreachable,
 )
 from ..preprocessing import DataConfig
+from .config import ConfigError, DataArguments, ModelArguments, parse_args, save_args
 from .data import (
     TrainingDataError,
     attach_transforms,

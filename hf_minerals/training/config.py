@@ -1,31 +1,27 @@
-"""Training configuration: dataclass arguments, a YAML recipe for defaults, CLI flags on top.
+"""Training arguments: what ``train`` adds to the shared argument system (``hf_minerals.cli_args``).
 
-Like TRL / the alignment-handbook: ``--config recipes/X.yaml`` sets defaults, any ``--field value``
-overrides them, and a key that no dataclass knows (in the YAML or on the command line) is an error
-with a "did you mean" hint - a typo never silently does nothing. The resolved arguments are written
-to ``<output_dir>/args.yaml``, which is itself a valid ``--config`` to repeat the run.
+``ModelArguments`` and ``DataArguments`` next to transformers' ``TrainingArguments`` (with image
+classification defaults); ``--config recipes/X.yaml`` sets defaults, flags override them, unknown keys
+are rejected with a hint. ``<output_dir>/args.yaml`` keeps only what differs from the defaults of
+``TrainingArguments`` so it stays readable and loads across transformers versions.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import difflib
 import json
 import os
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import TrainingArguments
 
-from .preprocessing import AugmentConfig
+from .. import cli_args
+from ..cli_args import ConfigError, plain
+from ..preprocessing import AugmentConfig
 
-
-class ConfigError(ValueError):
-    """A recipe or command line the parser cannot accept (unknown key, bad value, unreadable YAML)."""
+__all__ = ["ConfigError", "DataArguments", "ModelArguments", "load_recipe", "parse_args", "save_args"]
 
 
 @dataclass
@@ -120,17 +116,7 @@ class DataArguments:
 ARG_CLASSES = (ModelArguments, DataArguments, TrainingArguments)
 # Defaults that differ from TrainingArguments' own, for image classification with on-the-fly transforms.
 TRAINING_DEFAULTS: dict[str, Any] = {"remove_unused_columns": False, "output_dir": "outputs/train"}
-
-
-def _parser() -> HfArgumentParser:
-    parser = HfArgumentParser(ARG_CLASSES, allow_abbrev=False, prog="train.py")
-    parser.add_argument("--config", default=None, help="YAML recipe with default values (CLI flags override it)")
-    parser.set_defaults(**TRAINING_DEFAULTS)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _has_accelerator():
-        # `accelerate launch --multi_gpu` on a CPU-only machine: without use_cpu every process would
-        # quietly train alone; with it they form one gloo group (MULTI_CPU).
-        parser.set_defaults(use_cpu=True)
-    return parser
+PROG = "hf-minerals train"
 
 
 def _has_accelerator() -> bool:
@@ -140,78 +126,31 @@ def _has_accelerator() -> bool:
 
 
 def known_fields() -> set[str]:
-    return {f.name for cls in ARG_CLASSES for f in dataclasses.fields(cls) if f.init}
-
-
-def _unknown(keys: list[str], where: str) -> ConfigError:
-    fields = known_fields()
-    lines = []
-    for key in keys:
-        close = difflib.get_close_matches(key, fields, n=2)
-        lines.append(f"'{key}'" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
-    return ConfigError(f"unknown {where}: {', '.join(lines)}. See docs/training.md or `train.py --help`.")
+    return set(cli_args.field_names(ARG_CLASSES))
 
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
     """Read a YAML recipe: a flat mapping of argument names to values, unknown names rejected."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read recipe {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"recipe {path} must be a mapping of argument: value, got {type(data).__name__}")
-    unknown = sorted(set(data) - known_fields())
-    if unknown:
-        raise _unknown(unknown, f"key(s) in {path}")
-    return data
+    return cli_args.load_config(path, known_fields(), PROG)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
     """Parse ``[--config recipe.yaml] [--field value ...]`` into the three argument dataclasses."""
-    argv = list(argv or [])
-    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    pre.add_argument("--config", default=None)
-    known, _ = pre.parse_known_args(argv)
-    parser = _parser()
-    if known.config:
-        parser.set_defaults(**load_recipe(known.config))
-    try:
-        model_args, data_args, training_args, extra, remaining = parser.parse_args_into_dataclasses(
-            args=argv, return_remaining_strings=True, look_for_args_file=False
-        )
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid arguments: {exc}") from exc
-    if remaining:
-        flags = [r.lstrip("-").replace("-", "_") for r in remaining if r.startswith("--")]
-        raise _unknown(flags or remaining, "command-line argument(s)")
+    defaults = dict(TRAINING_DEFAULTS)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _has_accelerator():
+        # `accelerate launch --multi_gpu` on a CPU-only machine: without use_cpu every process would
+        # quietly train alone; with it they form one gloo group (MULTI_CPU).
+        defaults["use_cpu"] = True
+    model_args, data_args, training_args = cli_args.parse(ARG_CLASSES, list(argv or []), prog=PROG, defaults=defaults)
     if not training_args.output_dir:
         raise ConfigError("output_dir is required (in the recipe or as --output_dir)")
     training_args.remove_unused_columns = False  # the image column must reach our transform
     return model_args, data_args, training_args
 
 
-def _plain(value: Any) -> Any:
-    """Make a value YAML-safe (enums -> values, tuples -> lists, objects -> str)."""
-    if isinstance(value, Enum):
-        return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _plain(dataclasses.asdict(value))
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
 def resolved_args(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> dict:
     """All arguments as one flat mapping (tokens left out), loadable again with ``--config``."""
-    out: dict[str, Any] = {}
-    out.update(dataclasses.asdict(model_args))
-    out.update(dataclasses.asdict(data_args))
+    out = cli_args.as_config(model_args, data_args)
     # Never build a second TrainingArguments here: setting up its device resets the distributed state.
     for f in dataclasses.fields(TrainingArguments):
         if not f.init or f.name.endswith("_token") or f.name == "local_rank":
@@ -219,15 +158,11 @@ def resolved_args(model_args: ModelArguments, data_args: DataArguments, training
         # Only what differs from the field defaults: keeps args.yaml readable and loadable across versions.
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         value = getattr(training_args, f.name)
-        if f.name == "output_dir" or _plain(value) != _plain(default):
-            out[f.name] = _plain(value)
-    return {k: _plain(v) for k, v in out.items()}
+        if f.name == "output_dir" or plain(value) != plain(default):
+            out[f.name] = plain(value)
+    return out
 
 
 def save_args(path: str | Path, model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> Path:
     """Write ``args.yaml`` (the resolved arguments) so a run can be repeated with ``--config``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(resolved_args(model_args, data_args, training_args), sort_keys=False)
-    path.write_text("# resolved arguments of this run; repeat it with: train.py --config args.yaml\n" + text)
-    return path
+    return cli_args.save_args(path, resolved_args(model_args, data_args, training_args), command=PROG)
