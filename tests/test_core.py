@@ -155,6 +155,21 @@ def test_tiles_predict_large_photos_at_native_scale(tiny_model_factory):
     assert pred.predict([photo], tiles=True)[0].score == pytest.approx(tiled.max(), abs=1e-6)
 
 
+def test_predict_cli_tiles_flag(tiny_model_factory, tmp_path):
+    import csv
+
+    from hf_minerals.cli import main as cli_main
+
+    rng = np.random.default_rng(0)
+    Image.fromarray(np.repeat(np.repeat(rng.integers(0, 255, (30, 45, 3), dtype=np.uint8), 8, 0), 8, 1)).save(tmp_path / "big.png")
+    folder = tiny_model_factory("resnet", init="kaiming")
+    cli_main(["predict", "--images", str(tmp_path / "big.png"), "--model", str(folder), "--tiles", "true",
+              "--output_file", str(tmp_path / "out.csv"), "--no_progress", "true"])
+    row = next(csv.DictReader((tmp_path / "out.csv").open()))
+    expected = Predictor.from_pretrained(folder).predict_proba([tmp_path / "big.png"], tiles=True)[0]
+    assert float(row["score"]) == pytest.approx(float(expected.max()), abs=1e-5)
+
+
 def test_data_config_geometry():
     cfg = DataConfig(crop=(32, 32), resize_shortest=40)
     x = eval_transform([np.zeros((50, 80, 3), np.uint8)], cfg)
