@@ -174,9 +174,9 @@ def run_training(
         trainer.log_metrics("test", test_metrics)
         trainer.save_metrics("test", test_metrics)
 
-    results: dict[str, Any] = json.loads((out / "all_results.json").read_text()) if (out / "all_results.json").exists() else {}
     if not _is_main(training_args):
-        return results
+        return {}  # the main process writes all_results.json (no barrier): reading it here would race
+    results: dict[str, Any] = json.loads((out / "all_results.json").read_text()) if (out / "all_results.json").exists() else {}
 
     # 9. plots, the full test report (per-class, confusion matrix, ECE) - main process only
     from ..plots import plot_training_curves
