@@ -18,13 +18,16 @@ N_BOOT = 2000
 LEVEL = 0.95
 
 
-def accuracy(refs: np.ndarray, preds: np.ndarray) -> float:
-    return float((refs == preds).mean()) if len(refs) else float("nan")
+def accuracy(refs: np.ndarray, preds: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """(Weighted) share of correct answers; a weight is how often a resample drew the image."""
+    if not len(refs):
+        return float("nan")
+    return float(np.average(refs == preds, weights=weights))
 
 
-def macro_f1(refs: np.ndarray, preds: np.ndarray, n_classes: int) -> float:
+def macro_f1(refs: np.ndarray, preds: np.ndarray, n_classes: int, weights: np.ndarray | None = None) -> float:
     """Macro-F1 over the classes present in ``refs`` or ``preds`` (as ``sklearn``'s ``f1_score(average='macro')``)."""
-    cm = np.bincount(refs * n_classes + preds, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    cm = np.bincount(refs * n_classes + preds, weights=weights, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
     tp = np.diag(cm).astype(float)
     support, predicted = cm.sum(1), cm.sum(0)
     present = (support + predicted) > 0
@@ -32,22 +35,21 @@ def macro_f1(refs: np.ndarray, preds: np.ndarray, n_classes: int) -> float:
     return float(f1[present].mean()) if present.any() else float("nan")
 
 
-def _group_index(groups: Sequence[Any] | None, n: int) -> list[np.ndarray]:
-    """Row indices of each group (each row its own group when ``groups`` is None)."""
+def _group_ids(groups: Sequence[Any] | None, n: int) -> np.ndarray:
+    """Group number of each row (each row its own group when ``groups`` is None)."""
     if groups is None:
-        return [np.array([i]) for i in range(n)]
-    _, inverse = np.unique(np.asarray([str(g) for g in groups]), return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.flatnonzero(np.diff(inverse[order])) + 1
-    return np.split(order, bounds)
+        return np.arange(n)
+    return np.unique(np.asarray([str(g) for g in groups]), return_inverse=True)[1].ravel()
 
 
-def _resamples(groups: Sequence[Any] | None, n: int, n_boot: int, seed: int):
-    members = _group_index(groups, n)
+def _resample_weights(groups: Sequence[Any] | None, n: int, n_boot: int, seed: int):
+    """Per draw, how many times each row is in the resample: groups drawn with replacement, rows follow."""
+    ids = _group_ids(groups, n)
+    n_groups = int(ids.max()) + 1 if n else 0
     rng = np.random.default_rng(seed)
     for _ in range(n_boot):
-        picks = rng.integers(0, len(members), len(members))
-        yield np.concatenate([members[i] for i in picks])
+        counts = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+        yield counts[ids].astype(float)
 
 
 def _interval(values: np.ndarray, level: float) -> list[float]:
@@ -62,16 +64,16 @@ def bootstrap_ci(
     """Percentile intervals of accuracy and macro-F1, resampling groups with replacement."""
     refs, preds = np.asarray(refs, dtype=np.int64), np.asarray(preds, dtype=np.int64)
     acc, f1 = [], []
-    for idx in _resamples(groups, len(refs), n_boot, seed):
-        acc.append(accuracy(refs[idx], preds[idx]))
-        f1.append(macro_f1(refs[idx], preds[idx], n_classes))
+    for w in _resample_weights(groups, len(refs), n_boot, seed):
+        acc.append(accuracy(refs, preds, w))
+        f1.append(macro_f1(refs, preds, n_classes, w))
     return {
         "accuracy": _interval(np.array(acc), level),
         "macro_f1": _interval(np.array(f1), level),
         "level": level,
         "n_boot": n_boot,
         "resampled_by": "group" if groups is not None else "image",
-        "n_groups": len(_group_index(groups, len(refs))),
+        "n_groups": int(len(np.unique(_group_ids(groups, len(refs))))),
     }
 
 
@@ -88,15 +90,16 @@ def paired_difference(
     a, b = np.asarray(preds_a, dtype=np.int64), np.asarray(preds_b, dtype=np.int64)
     if not (len(refs) == len(a) == len(b)):
         raise ValueError(f"paired comparison needs the same test images: {len(refs)}, {len(a)}, {len(b)} predictions")
-    fns = {"accuracy": lambda r, p: accuracy(r, p), "macro_f1": lambda r, p: macro_f1(r, p, n_classes)}
+    fns = {"accuracy": lambda p, w: accuracy(refs, p, w), "macro_f1": lambda p, w: macro_f1(refs, p, n_classes, w)}
     draws: dict[str, list[float]] = {k: [] for k in fns}
-    for idx in _resamples(groups, len(refs), n_boot, seed):
+    for w in _resample_weights(groups, len(refs), n_boot, seed):
         for k, fn in fns.items():
-            draws[k].append(fn(refs[idx], a[idx]) - fn(refs[idx], b[idx]))
+            draws[k].append(fn(a, w) - fn(b, w))
     out: dict[str, Any] = {"level": level, "n_boot": n_boot, "resampled_by": "group" if groups is not None else "image"}
     for k, fn in fns.items():
         lo, hi = _interval(np.array(draws[k]), level)
-        out[k] = {"difference": fn(refs, a) - fn(refs, b), "ci": [lo, hi], "beyond_noise": bool(lo > 0 or hi < 0)}
+        diff = fn(a, None) - fn(b, None)
+        out[k] = {"difference": diff, "ci": [lo, hi], "beyond_noise": bool(lo > 0 or hi < 0)}
     return out
 
 
