@@ -15,6 +15,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,13 @@ def calibrate(
     """Fit on ``dataset_dir[split]`` (a ``save_to_disk`` DatasetDict) and write ``calibration.json``."""
     if not Path(model_dir).is_dir():
         raise ValueError(f"--model must be a local model folder (calibration.json is written into it): {model_dir}")
+    previous = Path(model_dir) / CALIBRATION_FILE
+    if previous.is_file() and "fitted_on" in (old := json.loads(previous.read_text())):
+        warnings.warn(
+            f"{previous} was fitted at training time on held-out validation groups ({old['fitted_on']}); re-fitting on "
+            f"the whole '{split}' split includes the images that chose the checkpoint, which flatters the calibration",
+            stacklevel=2,
+        )
     data, _ = load_split(dataset_dir, split)
     predictor = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False)
     logits, labels = dataset_logits(predictor, data, progress=progress)
