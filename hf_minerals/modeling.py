@@ -19,6 +19,8 @@ from transformers import (
     PreTrainedModel,
 )
 
+from .preprocessing import aspect_preserving_processor
+
 logger = logging.getLogger(__name__)
 
 
@@ -324,8 +326,6 @@ def build_classifier(
         processor = load_processor(src) if src != name else load_processor(name, revision=revision)
     else:
         raise ValueError(f"init must be 'pretrained' or 'scratch', got {init!r}")
-    from .preprocessing import aspect_preserving_processor
-
     processor = aspect_preserving_processor(processor)  # one geometry for every architecture (saved with the model)
     n = fix_batchnorm_momentum(model, bn_momentum)
     if n:
