@@ -62,6 +62,11 @@ def test_recipe_fine_tunes_the_hub_id_then_pushes(hub_server, arch, data, tmp_pa
     assert {"model.safetensors", "config.json", "preprocessor_config.json", "README.md"} <= set(files)
     card = files["README.md"].decode()
     assert f"base_model: {HUB_IDS[arch]}" in card and "newly initialised: classifier" in card
+    # the real processor config was served; the pushed one keeps its size, statistics and filter, in one geometry
+    served_proc = json.loads(hub_server.files(HUB_IDS[arch])["preprocessor_config.json"])
+    pushed_proc = json.loads(files["preprocessor_config.json"])
+    assert pushed_proc["size"] == {"shortest_edge": 224} and pushed_proc["crop_size"] == {"height": 224, "width": 224}
+    assert pushed_proc["image_mean"] == served_proc["image_mean"] and pushed_proc["resample"] == served_proc["resample"]
 
     # 3. the pushed model answers mineral names through the stock pipeline
     clf = pipeline("image-classification", model=f"tester/{arch}-minerals", top_k=None)
