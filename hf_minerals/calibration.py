@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .data.loading import load_split, model_ids
+from .imageio import load_image
 from .predict import CALIBRATION_FILE, Predictor, softmax
 
 
@@ -107,7 +108,7 @@ def dataset_logits(predictor: Predictor, split: Any, progress: bool = True) -> t
     bs = predictor.batch_size
     for start in tqdm(range(0, len(split), bs), desc="calibration logits", disable=not progress):
         rows = split[start : start + bs]
-        out.append(predictor.logits(predictor.preprocess([im.convert("RGB") for im in rows["image"]])))
+        out.append(predictor.logits(predictor.preprocess([load_image(im) for im in rows["image"]])))
         ys.append(to_model[np.asarray(rows["label"])])
     return torch.cat(out), np.concatenate(ys)
 
@@ -118,7 +119,10 @@ def calibrate(
 ) -> dict[str, Any]:
     """Fit on ``dataset_dir[split]`` (a ``save_to_disk`` DatasetDict) and write ``calibration.json``."""
     if not Path(model_dir).is_dir():
-        raise ValueError(f"--model must be a local model folder (calibration.json is written into it): {model_dir}")
+        from .model_loader import ModelLoadError
+
+        raise ModelLoadError(("model folder not found" if not Path(model_dir).exists() else "not a model folder")
+                             + f": '{model_dir}' (--model must be a local model folder: calibration.json is written into it)")
     previous = Path(model_dir) / CALIBRATION_FILE
     if previous.is_file() and "fitted_on" in (old := json.loads(previous.read_text())):
         warnings.warn(

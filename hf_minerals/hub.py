@@ -20,6 +20,8 @@ from typing import Any
 
 from huggingface_hub import CommitOperationAdd, HfApi
 
+from hf_minerals.hub_access import HubUnavailableError, require_hub
+
 logger = logging.getLogger(__name__)
 
 
@@ -269,8 +271,9 @@ def main(argv: list[str] | None = None) -> None:
                                  ". Authenticate with HF_TOKEN or `huggingface-cli login` (tokens are never printed).")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
+        require_hub()
         url = SUBCOMMANDS[kind][1](args)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, HubUnavailableError) as exc:
         sys.exit(f"{prog}: error: {exc}")
     saved = save_args(ARGS_DIR / f"{kind}-{args.repo_id.replace('/', '--')}.args.yaml", args, command=prog)
     print(f"published {url} (arguments: {saved})")

@@ -16,9 +16,12 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-#: Default pixel limit per image (a 3396x2547 photomicrograph is 8.6 MP; stitched mosaics use the mapper).
-DEFAULT_MAX_PIXELS = 50_000_000
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"})
+from . import inputs
+
+#: Default pixel limit per image: the shared input policy's (see ``hf_minerals.inputs``).
+DEFAULT_MAX_PIXELS = inputs.MAX_PIXELS
+IMAGE_EXTENSIONS = inputs.IMAGE_EXTENSIONS
+is_image_file = inputs.is_image_file
 
 # Never decode partially: a truncated file must be an error, not a grey bottom half.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -33,9 +36,30 @@ class ImageLoadError(ValueError):
         super().__init__(f"{source}: {reason}" if source else reason)
 
 
-def is_image_file(path: str | os.PathLike) -> bool:
-    """True for file names with an image extension (any case)."""
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+def array_to_rgb8(arr: np.ndarray) -> np.ndarray:
+    """(H, W[, C]) pixels of any depth -> (H, W, 3) uint8: the one conversion every reader uses.
+
+    16-bit data are scaled over the container's range (x * 255 / 65535, not clipped and not ``>> 8``
+    rounding differently), floats over [0, 1], other integers by their maximum; grey is repeated to RGB;
+    alpha composites on black (transparent areas carry no specimen: the colour of gangue and pits).
+    """
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 2, 3, 4):
+        raise ImageLoadError(f"array of shape {arr.shape} is not an HxW or HxWxC image")
+    if arr.dtype == np.uint8:
+        scaled = arr
+    else:
+        top = 65535.0 if arr.dtype == np.uint16 else (1.0 if arr.dtype.kind == "f" else float(arr.max() or 1))
+        scaled = np.clip(np.nan_to_num(arr.astype(np.float64)) / top * 255.0, 0, 255).astype(np.uint8)
+    c = scaled.shape[-1]
+    colour = scaled[..., :1] if c <= 2 else scaled[..., :3]
+    if c in (2, 4):
+        alpha = scaled[..., -1:].astype(np.uint16)
+        colour = ((colour.astype(np.uint16) * alpha + 127) // 255).astype(np.uint8)
+    if colour.shape[-1] == 1:
+        colour = np.repeat(colour, 3, axis=-1)
+    return np.ascontiguousarray(colour)
 
 
 def _to_uint8_rgb(img: Image.Image) -> Image.Image:
@@ -43,25 +67,21 @@ def _to_uint8_rgb(img: Image.Image) -> Image.Image:
     mode = img.mode
     if mode == "RGB":
         return img
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    if mode == "F":
         arr = np.asarray(img).astype(np.float64)
-        if mode == "F":
-            lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
-            arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
-        else:
-            # 16-bit data: use the container's full range; 32-bit ints: scale by the observed max.
-            top = 65535.0 if mode.startswith("I;16") or arr.max() <= 65535 else float(arr.max())
-            arr = arr / top * 255.0
-        grey = np.clip(np.nan_to_num(arr), 0, 255).astype(np.uint8)
-        return Image.fromarray(np.stack([grey] * 3, axis=-1), "RGB")
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        arr = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+        return Image.fromarray(array_to_rgb8(arr), "RGB")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img)
+        if mode.startswith("I;16") or arr.max() <= 65535:
+            arr = np.clip(arr, 0, 65535).astype(np.uint16)  # 16-bit data (even opened as 32-bit): full range
+        return Image.fromarray(array_to_rgb8(arr), "RGB")
     if mode in ("P", "PA"):
         img = img.convert("RGBA")
         mode = "RGBA"
     if mode in ("RGBA", "LA", "RGBa", "La"):
-        # Transparent regions carry no specimen: composite on black, the colour of gangue/pits.
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+        return Image.fromarray(array_to_rgb8(np.asarray(img.convert("RGBA" if mode.startswith("RGB") else "LA"))), "RGB")
     return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
 
 
@@ -72,14 +92,16 @@ def _open_checked(fp: BinaryIO, max_pixels: int, source: str | None) -> Image.Im
             img = Image.open(fp)
             w, h = img.size
             if w * h > max_pixels:
-                raise ImageLoadError(f"too many pixels ({w}x{h} > {max_pixels:,} limit)", source)
+                raise ImageLoadError(inputs.too_many_pixels(w, h, max_pixels), source)
             img.load()
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(f"decompression bomb refused ({exc})", source) from exc
+        raise ImageLoadError(f"too many pixels: decompression bomb refused ({exc})", source) from exc
     except UnidentifiedImageError as exc:
         raise ImageLoadError("not an image (unrecognised format)", source) from exc
+    except (PermissionError, IsADirectoryError, FileNotFoundError) as exc:
+        raise ImageLoadError(inputs.os_reason(exc), source) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         msg = str(exc).lower()
         reason = "truncated or corrupt image" if ("truncat" in msg or "broken" in msg or "eof" in msg) else f"unreadable image ({exc})"
@@ -90,48 +112,58 @@ def _open_checked(fp: BinaryIO, max_pixels: int, source: str | None) -> Image.Im
 def load_image(
     source: str | os.PathLike | bytes | BinaryIO | Image.Image | np.ndarray,
     *,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    min_side: int = 1,
+    max_pixels: int | None = None,
+    min_side: int | None = None,
+    max_bytes: int | None = None,
+    notes: list[str] | None = None,
 ) -> Image.Image:
     """Load anything image-like as an 8-bit RGB PIL image, EXIF orientation applied.
 
-    Raises ``ImageLoadError`` (never a bare PIL/OSError) for empty, corrupt, truncated, non-image,
-    oversized or too-small input.
+    Limits default to the shared input policy (``hf_minerals.inputs.limits()``); the smallest side applies
+    by default to files, bytes and streams, not to images already in memory. Raises
+    ``ImageLoadError`` (never a bare PIL/OSError) for a path that cannot be read (permission, link, pipe,
+    folder), an empty, corrupt, truncated, non-image, oversized or too-small input, or something that is
+    not an image at all. Conversions worth telling the user about (only the first frame of a multi-frame
+    file is used) are appended to ``notes`` when given.
     """
+    policy = inputs.limits()
+    max_pixels = policy.max_pixels if max_pixels is None else max_pixels
+    if min_side is None:  # files and uploads obey the policy; in-memory images are the caller's business
+        min_side = 1 if isinstance(source, (np.ndarray, Image.Image)) else policy.min_side
+    max_bytes = policy.max_bytes if max_bytes is None else max_bytes
     name = str(source) if isinstance(source, (str, os.PathLike)) else None
     if isinstance(source, np.ndarray):
-        arr = source
-        if arr.ndim == 2:
-            arr = np.stack([arr] * 3, axis=-1)
-        if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
-            raise ImageLoadError(f"array of shape {source.shape} is not an HxW or HxWxC image")
-        if arr.shape[-1] == 1:
-            arr = np.repeat(arr, 3, axis=-1)
-        if arr.dtype != np.uint8:
-            top = 65535.0 if arr.dtype == np.uint16 else (1.0 if arr.dtype.kind == "f" else float(arr.max() or 1))
-            arr = np.clip(arr.astype(np.float64) / top * 255.0, 0, 255).astype(np.uint8)
-        img = Image.fromarray(np.ascontiguousarray(arr[..., :3]), "RGB")
+        if source.ndim >= 2 and source.shape[0] * source.shape[1] > max_pixels:
+            raise ImageLoadError(inputs.too_many_pixels(source.shape[1], source.shape[0], max_pixels))
+        if source.dtype.kind not in "uifb":
+            raise ImageLoadError(f"array of dtype {source.dtype} is not an image")
+        img = Image.fromarray(array_to_rgb8(source), "RGB")
     elif isinstance(source, Image.Image):
         w, h = source.size
         if w * h > max_pixels:
-            raise ImageLoadError(f"too many pixels ({w}x{h} > {max_pixels:,} limit)")
+            raise ImageLoadError(inputs.too_many_pixels(w, h, max_pixels))
         img = _to_uint8_rgb(ImageOps.exif_transpose(source) or source)
-    else:
+    elif isinstance(source, (bytes, bytearray, str, os.PathLike)) or hasattr(source, "read"):
         if isinstance(source, (bytes, bytearray)):
             if len(source) == 0:
                 raise ImageLoadError("empty file (0 bytes)")
+            if len(source) > max_bytes:
+                raise ImageLoadError(inputs.too_large(len(source), max_bytes))
             fp: BinaryIO = io.BytesIO(source)
         elif isinstance(source, (str, os.PathLike)):
-            path = Path(source)
-            if not path.is_file():
-                raise ImageLoadError("file not found", name)
-            if path.stat().st_size == 0:
-                raise ImageLoadError("empty file (0 bytes)", name)
-            fp = path.open("rb")
+            problem = inputs.path_problem(source, max_bytes)
+            if problem:
+                raise ImageLoadError(problem, name)
+            try:
+                fp = Path(source).open("rb")
+            except OSError as exc:
+                raise ImageLoadError(inputs.os_reason(exc), name) from exc
         else:
             fp = source
         try:
             raw = _open_checked(fp, max_pixels, name)
+            if getattr(raw, "n_frames", 1) > 1 and notes is not None:
+                notes.append(f"multi-frame file ({raw.n_frames} frames): first frame used")
             try:
                 raw = ImageOps.exif_transpose(raw) or raw
             except Exception:  # noqa: BLE001 - broken EXIF must not lose an otherwise good image
@@ -140,8 +172,10 @@ def load_image(
         finally:
             if isinstance(source, (str, os.PathLike)):
                 fp.close()
+    else:
+        raise ImageLoadError(f"not an image or a file path (got {type(source).__name__})")
     if min(img.size) < min_side:
-        raise ImageLoadError(f"image too small ({img.size[0]}x{img.size[1]}; at least {min_side} px per side)", name)
+        raise ImageLoadError(inputs.too_small(img.size[0], img.size[1], min_side), name)
     return img
 
 

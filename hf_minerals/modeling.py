@@ -19,6 +19,7 @@ from transformers import (
     PreTrainedModel,
 )
 
+from .hub_access import hub_reachable
 from .preprocessing import aspect_preserving_processor
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,25 @@ def load_classifier(model_id: str | os.PathLike, **kwargs: Any) -> PreTrainedMod
         return AutoModelForImageClassification.from_pretrained(str(model_id), **kwargs)
     except OSError as exc:
         raise _unavailable(str(model_id), exc) from exc
+
+
+def normal_file_modes(folder: str | os.PathLike) -> int:
+    """Give the files of a saved model the user's normal permissions; return how many changed.
+
+    safetensors writes through a private temporary file renamed into place, so ``model.safetensors``
+    ends up mode 0600 while config.json is 0644 (umask 022): a model folder shared with a group, a web
+    server or a container user would then hold weights nobody else can read.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    want = 0o666 & ~umask
+    changed = 0
+    for path in Path(folder).glob("*"):
+        if path.is_file() and not path.is_symlink() and (path.stat().st_mode & 0o777) != want \
+                and (path.stat().st_mode & 0o777) == 0o600:
+            path.chmod(want)
+            changed += 1
+    return changed
 
 
 # -- building a classifier for training -----------------------------------------------------------
@@ -138,24 +158,6 @@ def _scratch_source(name: str, revision: str | None) -> tuple[str, PretrainedCon
             ) from exc
         logger.warning("Hub config of '%s' unavailable; using the bundled copy in %s (same architecture)", name, bundled)
         return str(bundled), AutoConfig.from_pretrained(str(bundled))
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Can a TCP connection to the Hub endpoint be opened within ``timeout`` seconds?
-
-    Without this, an unreachable Hub (no network, firewall) costs ~25 s of client retries per call
-    before the clear error; with it, training knows within seconds.
-    """
-    import socket
-    from urllib.parse import urlparse
-
-    url = urlparse(huggingface_hub.constants.ENDPOINT)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def use_offline_mode_if_unreachable(timeout: float = 3.0) -> bool:

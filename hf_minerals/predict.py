@@ -11,7 +11,6 @@ CLI: ``hf-minerals predict --images IMAGES... --model DIR_OR_ID [--top_k 3] [--o
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sys
 import warnings
@@ -25,12 +24,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .imageio import ImageLoadError, is_image_file, load_image
-from .modeling import load_classifier, load_processor
+from .imageio import ImageLoadError, load_image
+from .inputs import scan_paths
+from .model_loader import CALIBRATION_FILE, load_model, read_calibration
 from .preprocessing import DataConfig, eval_transform, to_uint8_tensor
 
 UNKNOWN = "unknown"
-CALIBRATION_FILE = "calibration.json"
+__all__ = ["CALIBRATION_FILE", "Prediction", "Predictor", "read_calibration"]
 #: model_type values of transformer backbones (channels_last does nothing useful for them).
 _NON_CONV = ("swin", "vit", "deit", "beit", "dinov2", "convnextv2_", "swinv2")
 
@@ -56,20 +56,6 @@ def softmax(logits: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
     """``softmax(logits / T)`` over the last axis in float32, as numpy: the ONE place probabilities come from
     (predictor, explainer, calibration), so a calibrated temperature means the same everywhere."""
     return torch.softmax(logits.detach().float() / temperature, dim=-1).numpy()
-
-
-def read_calibration(model_id: str | os.PathLike) -> dict[str, Any] | None:
-    """``calibration.json`` of a local model folder or Hub repo, or None when it has none."""
-    local = Path(str(model_id))
-    if local.is_dir():
-        path = local / CALIBRATION_FILE
-        return json.loads(path.read_text()) if path.is_file() else None
-    try:
-        from huggingface_hub import hf_hub_download
-
-        return json.loads(Path(hf_hub_download(str(model_id), CALIBRATION_FILE)).read_text())
-    except Exception:  # noqa: BLE001 - a repo without calibration (or offline) simply has none
-        return None
 
 
 class Predictor:
@@ -100,6 +86,7 @@ class Predictor:
         self.unknown_threshold = unknown_threshold
         self.bf16 = bool(bf16)
         self.calibration: dict[str, Any] | None = None  # what calibration.json held, if read
+        self.provenance: dict[str, Any] = {}  # where the model came from (``loading.load_model``)
         if self.bf16 and self.device.type == "cpu" and not bf16_supported():
             warnings.warn("bf16 requested but this CPU has no native bf16: it will be emulated (slow)", stacklevel=2)
         cfg = model.config
@@ -126,20 +113,21 @@ class Predictor:
         use_calibration: bool = True,
         **kwargs: Any,
     ) -> Predictor:
-        """Load model + processor from a Hub id or local folder (safetensors only).
+        """Load model + processor + calibration through the one loader (``hf_minerals.model_loader``).
 
         ``calibration.json`` (written by ``hf-minerals calibrate``) supplies temperature and unknown
         threshold unless they are passed explicitly or ``use_calibration=False``.
         """
-        model = load_classifier(model_id)
-        cfg = DataConfig.from_processor(load_processor(model_id))
-        calib = read_calibration(model_id) if use_calibration else None
+        loaded = load_model(model_id, use_calibration=use_calibration)
+        model, calib = loaded.model, loaded.calibration
+        cfg = DataConfig.from_processor(loaded.processor)
         if calib:
             temperature = calib.get("temperature", 1.0) if temperature is None else temperature
             unknown_threshold = calib.get("unknown_threshold") if unknown_threshold is None else unknown_threshold
         pred = cls(model, cfg, temperature=1.0 if temperature is None else temperature,
                    unknown_threshold=unknown_threshold, **kwargs)
         pred.calibration = calib
+        pred.provenance = loaded.provenance
         return pred
 
     # -- core ---------------------------------------------------------------------------------
@@ -236,18 +224,19 @@ class Predictor:
 
 # -- CLI ------------------------------------------------------------------------------------------
 def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files as given; folders expanded (recursively) to the image files inside, sorted."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        out.extend(sorted(f for f in p.rglob("*") if f.is_file() and is_image_file(f)) if p.is_dir() else [p])
-    return out
+    """Files as given; folders expanded (recursively) to the image files inside, sorted (see ``inputs.scan_paths``)."""
+    return scan_paths(paths).files
 
 
 def _load_or_error(path: Path) -> Image.Image | str:
+    notes: list[str] = []
     try:
-        return load_image(path)
+        image = load_image(path, notes=notes)
     except ImageLoadError as exc:
         return exc.reason
+    for note in notes:
+        print(f"hf-minerals predict: note: {path}: {note}", file=sys.stderr)
+    return image
 
 
 def predict_files(
@@ -310,8 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     from .cli_args import args_file_for, parse_command_line, save_args
 
     (args,) = parse_command_line([PredictArguments], argv, prog="hf-minerals predict")
-    paths = expand_paths(args.images)
-    if not paths:
+    scan = scan_paths(args.images)
+    if not scan.files and not scan.skipped:
         sys.exit("hf-minerals predict: error: no image files found in --images")
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
                                           bf16=args.bf16, unknown_threshold=args.unknown_threshold)
@@ -320,16 +309,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.output_file:
         save_args(args_file_for(args.output_file), args, command="hf-minerals predict")
     out = open(args.output_file, "w", newline="") if args.output_file else sys.stdout  # noqa: SIM115
-    n_bad = 0
+    n_bad = len(scan.skipped)
     try:
         writer = csv.DictWriter(out, fieldnames=fields, restval="")
         writer.writeheader()
-        for row in predict_files(predictor, paths, top_k=k, progress=not args.no_progress, tiles=args.tiles):
+        for path, reason in scan.skipped:  # every path left out is listed, with its reason
+            print(f"hf-minerals predict: skipped {path}: {reason}", file=sys.stderr)
+            writer.writerow({"path": path, "error": reason})
+        for row in predict_files(predictor, scan.files, top_k=k, progress=not args.no_progress, tiles=args.tiles):
             n_bad += bool(row["error"])
             writer.writerow(row)
     finally:
         if args.output_file:
             out.close()
     where = args.output_file or "stdout"
-    print(f"hf-minerals predict: {len(paths) - n_bad} classified, {n_bad} unreadable -> {where}", file=sys.stderr)
+    n_ok = len(scan.files) + len(scan.skipped) - n_bad
+    print(f"hf-minerals predict: {n_ok} classified, {n_bad} unreadable -> {where}", file=sys.stderr)
+    if n_ok == 0:
+        print("hf-minerals predict: error: no image could be read (reasons above)", file=sys.stderr)
+        return 1
     return 0

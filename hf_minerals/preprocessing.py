@@ -8,6 +8,7 @@ then applied with plain torch ops on uint8 tensors - no torchvision, no per-imag
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -15,6 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+from .imageio import array_to_rgb8, load_image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -101,10 +104,11 @@ def to_uint8_tensor(image: Image.Image | np.ndarray | torch.Tensor) -> torch.Ten
         if t.ndim == 3 and t.shape[-1] == 3 and t.shape[0] != 3:
             t = t.permute(2, 0, 1)
         return t
-    arr = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image)
-    if arr.ndim == 2:
-        arr = np.stack([arr] * 3, axis=-1)
-    arr = arr[..., :3]
+    if isinstance(image, Image.Image) and image.mode != "RGB":
+        image = load_image(image, max_pixels=sys.maxsize)  # 16-bit scaled, alpha on black: as every door does
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 or arr.ndim == 2 or arr.shape[-1] != 3:
+        arr = array_to_rgb8(arr)
     if not (arr.flags.writeable and arr.flags.c_contiguous):
         arr = np.array(arr, copy=True, order="C")
     return torch.from_numpy(arr).permute(2, 0, 1)

@@ -24,6 +24,7 @@ from PIL import Image
 
 from . import explain as xai
 from .imageio import ImageLoadError, load_image, mode_note
+from .inputs import limits as input_limits
 from .predict import UNKNOWN, Predictor
 
 #: Written by ``hf_minerals.hub.publish_space`` so a published Space knows its model without a variable.
@@ -61,9 +62,10 @@ def _env_int(name: str, default: int) -> int:
 class Limits:
     """What one request may cost; every bound can be set from the environment."""
 
-    max_upload_mb: int = field(default_factory=lambda: _env_int("HF_MINERALS_MAX_UPLOAD_MB", 20))
-    max_pixels: int = field(default_factory=lambda: _env_int("HF_MINERALS_MAX_PIXELS", 25_000_000))
-    min_side: int = field(default_factory=lambda: _env_int("HF_MINERALS_MIN_SIDE", 32))
+    # the shared input policy (hf_minerals.inputs): the same limits and reasons as every command
+    max_upload_mb: float = field(default_factory=lambda: input_limits().max_upload_mb)
+    max_pixels: int = field(default_factory=lambda: input_limits().max_pixels)
+    min_side: int = field(default_factory=lambda: input_limits().min_side)
     map_max_pixels: int = field(default_factory=lambda: _env_int("HF_MINERALS_MAP_MAX_PIXELS", 4096 * 4096))
     concurrency: int = field(default_factory=lambda: _env_int("HF_MINERALS_CONCURRENCY", 2))
     queue_size: int = field(default_factory=lambda: _env_int("HF_MINERALS_QUEUE_SIZE", 64))
@@ -99,8 +101,14 @@ def upload_path(value: Any) -> str | None:
     if isinstance(value, (str, os.PathLike)):
         return str(value)
     if isinstance(value, dict):
-        return value.get("path")
-    return getattr(value, "path", None)
+        value = value.get("path")
+    else:
+        value = getattr(value, "path", None)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, (str, os.PathLike)):  # {"path": 12345}: the caller's mistake, not ours
+        raise ServiceError(f"Invalid file reference: 'path' must be a string, got {type(value).__name__}.")
+    return str(value)
 
 
 def unit_interval(value: Any, name: str, default: float) -> float:
@@ -155,11 +163,13 @@ class MineralService:
         path = upload_path(upload)
         if not path:
             raise ServiceError("No image: upload a photomicrograph (PNG, JPEG, TIFF or BMP) first.")
+        notes: list[str] = []
         try:
-            image = load_image(path, max_pixels=max_pixels or self.limits.max_pixels, min_side=self.limits.min_side)
+            image = load_image(path, max_pixels=max_pixels or self.limits.max_pixels, min_side=self.limits.min_side,
+                               max_bytes=int(self.limits.max_upload_mb * 2**20), notes=notes)
         except ImageLoadError as exc:
             raise ServiceError(f"Cannot use this file: {exc.reason}.") from None
-        return image, mode_note(path)
+        return image, " ".join([*notes, mode_note(path)]).strip()
 
     def _threshold(self, value: Any) -> float:
         return unit_interval(value, "unknown_threshold", self.default_threshold)

@@ -9,6 +9,7 @@ the resolved arguments go to ``NAME.json.args.yaml`` beside the JSON, itself a v
 """
 
 from hf_minerals.benchmarks.common import main
+from hf_minerals.cli import run
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -11,7 +11,8 @@ Every option: docs/data.md (or ``--help``). The steps live in ``hf_minerals.data
 the resolved arguments go to ``<output_dir>/args.yaml``, itself a valid ``--config``.
 """
 
+from hf_minerals.cli import run
 from hf_minerals.data.cli import main
 
 if __name__ == "__main__":
-    main()
+    run(main)

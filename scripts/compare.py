@@ -10,7 +10,8 @@ say so; pretrained rows without weights are reported as not run (docs/evaluation
 the resolved arguments go to ``<output_dir>/args.yaml``, itself a valid ``--config``.
 """
 
+from hf_minerals.cli import run
 from hf_minerals.comparison import main
 
 if __name__ == "__main__":
-    main()
+    run(main)

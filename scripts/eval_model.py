@@ -9,7 +9,8 @@ Writes eval_results.json, per_class.md/.csv, predictions.csv, confusion_matrix.p
 the resolved arguments go to ``<output_dir>/args.yaml``, itself a valid ``--config``.
 """
 
+from hf_minerals.cli import run
 from hf_minerals.evaluation import main
 
 if __name__ == "__main__":
-    main()
+    run(main)

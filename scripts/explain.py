@@ -9,7 +9,8 @@ or models when ``--model`` names several) and ``explain.json``. See docs/explain
 the resolved arguments go to ``<output_dir>/args.yaml``, itself a valid ``--config``.
 """
 
+from hf_minerals.cli import run
 from hf_minerals.explain.command import main
 
 if __name__ == "__main__":
-    main()
+    run(main)

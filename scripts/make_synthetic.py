@@ -12,7 +12,8 @@ See docs/synthetic.md.
 the resolved arguments go to ``<output_dir>/args.yaml`` (gallery: ``PNG.args.yaml``), itself a valid ``--config``.
 """
 
+from hf_minerals.cli import run
 from hf_minerals.synthetic.cli import main
 
 if __name__ == "__main__":
-    main()
+    run(main)

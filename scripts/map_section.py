@@ -9,9 +9,8 @@ Same as ``hf-minerals map``; see docs/mapping.md for formats, the background rul
 the resolved arguments go to ``<output_dir>/args.yaml``, itself a valid ``--config``.
 """
 
-import sys
-
+from hf_minerals.cli import run
 from hf_minerals.mapping import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -9,9 +9,8 @@ Same as ``hf-minerals predict``; see docs/mapping.md.
 the resolved arguments go to ``<CSV>.args.yaml`` beside the CSV, itself a valid ``--config``.
 """
 
-import sys
-
+from hf_minerals.cli import run
 from hf_minerals.predict import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

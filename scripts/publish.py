@@ -11,7 +11,8 @@ The steps live in ``hf_minerals.hub``.
 the resolved arguments go to ``outputs/publish/KIND-<namespace>--<name>.args.yaml``, itself a valid ``--config``.
 """
 
+from hf_minerals.cli import run
 from hf_minerals.hub import main
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -13,7 +13,8 @@ Every option: docs/training.md (or ``--help``). The steps live in ``hf_minerals.
 the resolved arguments go to ``<output_dir>/args.yaml``, itself a valid ``--config``.
 """
 
+from hf_minerals.cli import run
 from hf_minerals.training import main
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -106,7 +106,7 @@ def build_app(model: str | os.PathLike | None = None, *, service: MineralService
         gr.Markdown(
             "# hf-minerals: which opaque mineral is this?\n"
             f"Upload a reflected-light photomicrograph (plane-polarised light, polished section). Model: `{service.model_id}` "
-            f"· classes: {', '.join(service.predictor.labels)}. Limits: {lim.max_upload_mb} MB, "
+            f"· classes: {', '.join(service.predictor.labels)}. Limits: {lim.max_upload_mb:g} MB, "
             f"{lim.max_pixels / 1e6:.1f} MP, at least {lim.min_side} px per side."
         )
         with gr.Tab("Identify a grain"):
@@ -190,7 +190,7 @@ def build_app(model: str | os.PathLike | None = None, *, service: MineralService
 def launch_kwargs(limits: Limits | None = None) -> dict[str, Any]:
     """Server settings that belong to the app (upload bound, error messages, session cap); main() and tests use them."""
     lim = limits or Limits()
-    return {"max_file_size": f"{lim.max_upload_mb}mb", "show_error": True, "footer_links": ["api"],
+    return {"max_file_size": f"{lim.max_upload_mb:g}mb", "show_error": True, "footer_links": ["api"],
             "state_session_capacity": 200}  # each session keeps a <= 768 px picture + map
 
 

@@ -75,7 +75,7 @@ def add_bad_files(root: Path) -> dict[str, str]:
     noisy(COLOURS["pyrite"], 904).convert("L").save(py / "grey.bmp")
     out["pyrite/grey.BMP"] = "ok"
     (py / "grey.bmp").rename(py / "grey.BMP")
-    wide = noisy(COLOURS["chalcopyrite"], 905, 32).resize((40, 20))
+    wide = noisy(COLOURS["chalcopyrite"], 905, 32).resize((64, 32))
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise on display
     wide.save(cp / "rotated.jpg", exif=exif)

@@ -22,13 +22,13 @@ def _png_bytes(img: Image.Image, fmt: str = "PNG") -> bytes:
 
 def test_load_image_modes(tmp_path):
     rng = np.random.default_rng(0)
-    rgb = Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8))
+    rgb = Image.fromarray(rng.integers(0, 255, (32, 48, 3), dtype=np.uint8))
     assert load_image(rgb.convert("CMYK")).mode == "RGB"
     assert load_image(rgb.convert("P")).mode == "RGB"
     assert load_image(rgb.convert("L")).mode == "RGB"
     rgba = rgb.convert("RGBA")
-    assert load_image(_png_bytes(rgba)).size == (30, 20)
-    a16 = Image.fromarray((np.linspace(0, 65535, 600).reshape(20, 30)).astype(np.uint16))
+    assert load_image(_png_bytes(rgba)).size == (48, 32)
+    a16 = Image.fromarray((np.linspace(0, 65535, 32 * 48).reshape(32, 48)).astype(np.uint16))
     p = tmp_path / "x16.tif"
     a16.save(p)
     out = np.asarray(load_image(p))
@@ -51,12 +51,12 @@ def test_load_image_bad_inputs(tmp_path):
 
 
 def test_exif_rotation_applied():
-    img = Image.new("RGB", (40, 20), (200, 10, 10))
+    img = Image.new("RGB", (64, 32), (200, 10, 10))
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 CW on display
     buf = io.BytesIO()
     img.save(buf, format="JPEG", exif=exif)
-    assert load_image(buf.getvalue()).size == (20, 40)
+    assert load_image(buf.getvalue()).size == (32, 64)
 
 
 def test_suggest_mineral():

@@ -62,7 +62,7 @@ def test_bad_input_zoo_script_exits_0_and_reports_every_bad_file(tmp_path):
     _assert_no_leak(dsd)
     # conversions are right: EXIF rotation applied, 16-bit scaled, all 8-bit RGB
     by_path = {row["source_path"]: row for split in dsd.values() for row in split}
-    assert by_path["chalcopyrite/rotated.jpg"]["image"].size == (20, 40)
+    assert by_path["chalcopyrite/rotated.jpg"]["image"].size == (32, 64)
     sixteen = by_path["galena/sixteen.tif"]["image"]
     assert sixteen.mode == "RGB" and sixteen.getextrema()[0] == (0, 255)
     assert all(r["image"].mode == "RGB" for r in by_path.values())

@@ -318,3 +318,30 @@ def test_no_model_gives_clear_message(tmp_path, monkeypatch):
         resolve_model(space_dir=tmp_path / "space")
     assert app.main(["--port", "0"]) == 2
 
+
+
+MALFORMED_REFERENCES = [
+    {"path": 12345, "meta": {"_type": "gradio.FileData"}},
+    {"path": None, "meta": {"_type": "gradio.FileData"}},
+    {"path": ["a.png"], "meta": {"_type": "gradio.FileData"}},
+    {"path": {"nested": 1}, "meta": {"_type": "gradio.FileData"}},
+    {"url": 5, "meta": {"_type": "gradio.FileData"}},
+    {"meta": {"_type": "gradio.FileData"}},
+    {"path": 1.5},
+    12345,
+    [1, 2],
+    True,
+]
+
+
+@pytest.mark.parametrize("ref", MALFORMED_REFERENCES, ids=[repr(r)[:40] for r in MALFORMED_REFERENCES])
+def test_malformed_file_references_are_invalid_input(client, files, ref):
+    """A file reference that is not a path string is the caller's mistake, never an internal error."""
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as info:
+        client.predict(ref, 0.5, api_name="/predict")
+    assert "Internal error" not in str(info.value) and "internal" not in str(info.value).lower()
+    from gradio_client import handle_file
+
+    assert client.predict(handle_file(files["valid"]), 0.0, api_name="/predict")["label"] != "unknown"

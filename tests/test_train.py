@@ -316,6 +316,8 @@ def test_train_cli_end_to_end(tiny_model_factory, dataset, tmp_path):
     assert config["id2label"] == {str(i): n for i, n in enumerate(MINERALS)}
     assert config["label2id"] == {n: i for i, n in enumerate(MINERALS)}
     assert (out / "model.safetensors").exists() and not list(out.glob("pytorch_model*.bin"))
+    # the weights get the user's normal permissions, like config.json (safetensors alone writes 0600)
+    assert (out / "model.safetensors").stat().st_mode & 0o777 == (out / "config.json").stat().st_mode & 0o777
     for name in ("preprocessor_config.json", "all_results.json", "training_curves.png", "confusion_matrix.png",
                  "eval_results.json", "args.yaml", "README.md"):
         assert (out / name).exists(), name

@@ -26,6 +26,7 @@ import torch
 
 from ..calibration import calibrate_logits, dataset_logits, open_set_report
 from ..data.loading import load_split
+from ..imageio import load_image
 from ..mapping import SectionMap, map_section
 from ..mapping.tiler import STATUS_BACKGROUND, STATUS_MINERAL, STATUS_UNKNOWN
 from ..minerals import BACKGROUND_PHASES, EXTRA_MINERALS, MASK_CODES
@@ -124,7 +125,7 @@ def open_set(predictor: Predictor, dataset: Path, n: int) -> dict[str, Any]:
 
     test, _ = load_split(dataset, "test")
     names = test.features["label"].names
-    known = [im.convert("RGB") for im in test["image"]]
+    known = [load_image(im) for im in test["image"]]
     size = known[0].size[0]
     unseen = [render_scene(m, size=size, seed=5000 + i).image for m in EXTRA_MINERALS if m not in predictor.labels
               for i in range(n)]

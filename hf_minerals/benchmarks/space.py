@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..imageio import load_image
 from .common import fill_quick
 
 SWIN_TINY = "microsoft/swin-tiny-patch4-window7-224"
@@ -74,7 +75,7 @@ def _naive(folder: Path, image_path: Path):
     pipe = pipeline("image-classification", model=str(folder), device="cpu")
 
     def run() -> None:
-        image = Image.open(image_path).convert("RGB")
+        image = load_image(image_path)
         pipe(image, top_k=5)
         pixel_values = pipe.image_processor(images=image, return_tensors="pt")["pixel_values"]
         cam = attribute(pipe.model, pixel_values, method="gradcam")[0]

@@ -13,7 +13,7 @@ from hf_minerals.data.records import SPLITS, DataError, Record, RecordReader, fe
 from hf_minerals.data.report import BuildReport
 from hf_minerals.data.sources import collect
 from hf_minerals.data.splits import assign_splits, parse_ratios
-from hf_minerals.imageio import DEFAULT_MAX_PIXELS
+from hf_minerals.inputs import limits as input_limits
 
 DEFAULTS: dict[str, Any] = {
     "patch_size": 224,
@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "group_column": "group",
     "ratios": (0.7, 0.15, 0.15),
     "seed": 0,
-    "max_pixels": DEFAULT_MAX_PIXELS,
+    "max_pixels": None,  # None: the shared input policy's (hf_minerals.inputs)
     "classes": None,
     "mapping": None,
     "synthetic_per_class": 24,
@@ -38,6 +38,7 @@ def prepare(source: str | Path, output: str | Path, **opts: Any) -> tuple[list[R
     if unknown:
         raise TypeError(f"unknown build option(s): {sorted(unknown)} (known: {sorted(DEFAULTS)})")
     opts = {**DEFAULTS, **opts}
+    opts["max_pixels"] = opts["max_pixels"] or input_limits().max_pixels
     opts["ratios"] = parse_ratios(opts["ratios"])
     report = BuildReport(options={k: v for k, v in opts.items() if k != "progress"})
     records = collect(source, Path(output), report, opts)
@@ -54,9 +55,9 @@ def prepare(source: str | Path, output: str | Path, **opts: Any) -> tuple[list[R
     return records, split_of, class_names, report
 
 
-def generate_rows(records, class_names, max_pixels: int = DEFAULT_MAX_PIXELS):
+def generate_rows(records, class_names, max_pixels: int | None = None):
     """Rows in a stable order (by source, then crop box) so the same seed gives the same files."""
-    reader = RecordReader(max_pixels)
+    reader = RecordReader(max_pixels or input_limits().max_pixels)
     for rec in sorted(records, key=lambda r: (r.source_path, r.crop_box)):
         yield {
             "image": {"bytes": reader.encode(rec), "path": None},

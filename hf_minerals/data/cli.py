@@ -35,7 +35,9 @@ class BuildDatasetArguments:
                                                         "(mask sets: the section / specimen id of each photo)"})
     ratios: str = field(default="0.7,0.15,0.15", metadata={"help": "train,validation,test fractions (or 70/15/15)"})
     seed: int = field(default=DEFAULTS["seed"], metadata={"help": "split seed"})
-    max_pixels: int = field(default=DEFAULTS["max_pixels"], metadata={"help": "refuse images above this many pixels"})
+    max_pixels: int | None = field(default=DEFAULTS["max_pixels"], metadata={
+        "help": "refuse images above this many pixels (default: the shared input policy, $HF_MINERALS_MAX_PIXELS "
+                "or 50,000,000)"})
     classes: list[str] | None = field(default=None, metadata={"help": "keep only these minerals"})
     synthetic_per_class: int = field(default=DEFAULTS["synthetic_per_class"],
                                      metadata={"help": "synthetic: images per mineral"})

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from hf_minerals.data.records import SPLIT_ALIASES, DataError, Record, near_hash, pixel_digest
 from hf_minerals.data.report import BuildReport
 from hf_minerals.imageio import IMAGE_EXTENSIONS, ImageLoadError, is_image_file, load_image
+from hf_minerals.inputs import scan_paths
 from hf_minerals.minerals import suggest_mineral
 
 METADATA_NAMES = ("metadata.csv", "metadata.jsonl")
@@ -78,6 +79,13 @@ def refuse_label_codes(cdir: Path, images: list[Path], sample: int = 3) -> None:
         )
 
 
+def _rel(path: str | Path, root: Path) -> str:
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return str(path)
+
+
 def _class_dirs(folder: Path, report: BuildReport) -> list[Path]:
     out = []
     for d in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
@@ -123,7 +131,7 @@ def scan_folder(
     seen_labels: set[str] = set()
     for hint, folder in _layout(root, report):
         metadata.update(read_metadata(folder))
-        for image in sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p)):
+        for image in sorted(p for p in folder.iterdir() if is_image_file(p) and not p.is_dir()):
             report.skip(str(image.relative_to(root)), "image not inside a class folder")
         for cdir in _class_dirs(folder, report):
             label = cdir.name.strip().lower()
@@ -133,17 +141,18 @@ def scan_folder(
             if (likely := suggest_mineral(label)) is not None:
                 report.warn(f"class folder '{cdir.name}' looks like a misspelling of '{likely}'; "
                             f"it is kept as its own class '{label}' — rename the folder if it is {likely}")
-            files = sorted(p for p in cdir.rglob("*") if p.is_file())
-            images = [p for p in files if is_image_file(p)]
-            if not images:
+            scan = scan_paths([cdir])  # unreadable, links, pipes, folders named x.png: listed, never fatal
+            for path, reason in scan.skipped:
+                report.skip(_rel(path, root), reason)
+            images = scan.files
+            if not images and any(Path(p) == cdir for p, _ in scan.skipped):
+                seen_labels.discard(label)
+                report.warn(f"class folder '{cdir.name}' cannot be read; the class is left out")
+                continue
+            if not images and not any(is_image_file(p) for p, _ in scan.skipped):
                 raise DataError(f"class folder '{cdir}' has no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
                                 "add images or remove the folder")
-            refuse_label_codes(cdir, images)
-            image_set = set(images)
-            for p in files:
-                if p not in image_set:
-                    kind = "hidden/system file" if p.name.startswith(".") else f"unsupported file type '{p.suffix}'"
-                    report.skip(str(p.relative_to(root)), kind)
+            refuse_label_codes(cdir, [Path(p) for p in images])
             jobs += [(hint, label, p) for p in images]
     if wanted is not None and (missing := wanted - seen_labels):
         raise DataError(f"--classes names classes with no folder under {root}: {sorted(missing)}")
@@ -155,11 +164,14 @@ def scan_folder(
     records: list[Record] = []
     for hint, label, path in tqdm(jobs, desc="reading images", unit="img", disable=not progress):
         rel = str(path.relative_to(root))
+        notes: list[str] = []
         try:
-            img = load_image(path, max_pixels=max_pixels)
+            img = load_image(path, max_pixels=max_pixels, notes=notes)
         except ImageLoadError as exc:
             report.skip(rel, exc.reason)
             continue
+        for note in notes:
+            report.warn(f"{rel}: {note}")
         row = metadata.get(path.resolve(), {})
         if has_groups and row.get(group_column) not in (None, ""):
             group = str(row[group_column])

@@ -31,7 +31,7 @@ class MineralImagesConfig(datasets.BuilderConfig):
     group_column: str = "group"
     ratios: tuple[float, float, float] = DEFAULTS["ratios"]
     seed: int = 0
-    max_pixels: int = DEFAULTS["max_pixels"]
+    max_pixels: int | None = DEFAULTS["max_pixels"]
     classes: tuple[str, ...] | None = None
     mapping: str | None = None
 

@@ -20,6 +20,7 @@ from hf_minerals.data.folders import read_metadata
 from hf_minerals.data.records import SPLIT_ALIASES, DataError, Record, near_hash, pixel_digest
 from hf_minerals.data.report import BuildReport
 from hf_minerals.imageio import ImageLoadError, is_image_file, load_image
+from hf_minerals.inputs import path_problem, scan_paths
 from hf_minerals.minerals import BACKGROUND_PHASES, MASK_CODES, suggest_mineral
 
 #: Published mask-set layouts: images/ + masks/, imgs/ + masks/, raw/ + seg/, images/ + labels/ (any pairing),
@@ -84,8 +85,9 @@ def find_mapping(root: Path) -> Path:
 
 def _read_mask(path: Path, size: tuple[int, int], max_pixels: int) -> np.ndarray:
     """The label array, or ``ImageLoadError`` with a reason (wrong mode/size, corrupt...)."""
-    if path.stat().st_size == 0:
-        raise ImageLoadError("label mask is an empty file (0 bytes)")
+    problem = path_problem(path)
+    if problem:
+        raise ImageLoadError(f"label mask: {problem}")
     try:
         with Image.open(path) as m:
             if m.size[0] * m.size[1] > max_pixels:
@@ -126,12 +128,10 @@ def _pairs(root: Path, report: BuildReport) -> list[tuple[str | None, Path, Path
             raise DataError(f"{folder}: expected a mask-set layout: {LAYOUTS}")
         masks = {p.stem: p for p in sorted(mask_dir.rglob("*")) if p.is_file() and is_image_file(p)}
         used = set()
-        for p in sorted(img_dir.rglob("*")):
-            if not p.is_file():
-                continue
-            if not is_image_file(p):
-                report.skip(str(p.relative_to(root)), f"unsupported file type '{p.suffix}'")
-                continue
+        scan = scan_paths([img_dir])  # unreadable, links, pipes, folders named x.png: listed, never fatal
+        for path, reason in scan.skipped:
+            report.skip(str(Path(path).relative_to(root)) if Path(path).is_relative_to(root) else path, reason)
+        for p in scan.files:
             mask = masks.get(p.stem)
             used.add(p.stem)
             out.append((hint, p, mask))

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
 from ..imageio import ImageLoadError, load_image
+from ..inputs import scan_paths
 from .explainer import Explainer
 from .methods import METHODS, attribute
 from .render import model_view, overlay
@@ -80,13 +81,19 @@ def explain_files(models: list[str], images: list[str], methods: list[str], outp
 
     output.mkdir(parents=True, exist_ok=True)
     loaded: dict[str, Image.Image] = {}
-    for src in images:
+    scan = scan_paths(images)  # every path left out is listed with its reason
+    for src, reason in scan.skipped:
+        print(f"skipping {src}: {reason}", file=sys.stderr)
+    for src in map(str, scan.files):
+        notes: list[str] = []
         try:
-            loaded[src] = load_image(src)
+            loaded[src] = load_image(src, notes=notes)
         except ImageLoadError as exc:
             print(f"skipping {src}: {exc.reason}", file=sys.stderr)
+        for note in notes:
+            print(f"note: {src}: {note}", file=sys.stderr)
     if not loaded:
-        raise SystemExit("explain: no usable image among --images")
+        raise SystemExit("explain: error: no usable image among --images (reasons above)")
     cells: list[Cell] = []
     views: dict[str, np.ndarray] = {}
     bar = tqdm(total=len(models) * len(methods) * len(loaded), desc="explain", unit="map")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from ..imageio import load_image
 from ..preprocessing import DataConfig, resize_crop, to_uint8_tensor
 
 
@@ -28,8 +30,7 @@ def overlay(image: Any, attribution: np.ndarray, alpha: float = 0.5, cmap: str =
     """Blend a colour-mapped attribution map over an image (the map is resized to the image)."""
     from matplotlib import colormaps
 
-    base = Image.fromarray(np.asarray(image, dtype=np.uint8)) if not isinstance(image, Image.Image) else image
-    base = base.convert("RGB")
+    base = load_image(image, max_pixels=sys.maxsize)  # the one conversion (16-bit scaled, alpha on black)
     m = normalize_map(attribution)
     if m.shape != (base.height, base.width):
         m = np.asarray(Image.fromarray(m, mode="F").resize(base.size, Image.BILINEAR)).clip(0, 1)

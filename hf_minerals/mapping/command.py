@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..imageio import DEFAULT_MAX_PIXELS
+from ..inputs import MAX_PIXELS
 from ..predict import Predictor
 from .outputs import write_outputs
 from .sources import open_section
@@ -32,7 +32,8 @@ class MapArguments:
                                  metadata={"help": "tiles with a smaller share of bright pixels are background"})
     unknown_threshold: float | None = field(default=None, metadata={"help": "default: calibration.json, else off"})
     um_per_px: float | None = field(default=None, metadata={"help": "pixel size, for a scale bar in micrometres"})
-    max_pixels: int = field(default=DEFAULT_MAX_PIXELS, metadata={"help": "limit for images decoded whole"})
+    max_pixels: int | None = field(default=None, metadata={
+        "help": f"limit for images decoded whole (default: the shared input policy, {MAX_PIXELS:,})"})
     canvas_size: int = field(default=1600, metadata={"help": "longest side of the map/overlay pictures"})
     synthetic: bool = field(default=False, metadata={"help": "label the outputs SYNTHETIC (synthetic input)"})
     no_progress: bool = False
@@ -42,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     from ..cli_args import parse_command_line, save_args
 
     (args,) = parse_command_line([MapArguments], argv, prog="hf-minerals map")
-    predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
-                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold)
-    with open_section(args.image, max_pixels=args.max_pixels) as src:
+    with open_section(args.image, max_pixels=args.max_pixels) as src:  # a bad image fails before the model loads
+        predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
+                                              bf16=args.bf16, unknown_threshold=args.unknown_threshold)
         m = map_section(predictor, src, tile=args.tile, stride=args.stride, background_luma=args.background_luma,
                         min_ore_share=args.min_ore_share, canvas_max_side=args.canvas_size,
                         progress=not args.no_progress)

@@ -11,8 +11,10 @@ a stitched 20k x 20k mosaic (1.2 GB decoded). Three kinds of source:
 * anything else ``imageio.load_image`` reads (PNG, JPEG, BMP, compressed TIFF), decoded whole up to
   ``max_pixels``; bigger ones are refused with advice to convert.
 
-16-bit data are scaled to 8 bit (``>> 8``), grey is repeated to RGB, alpha is dropped.
-EXIF orientation is honoured only for PIL-decoded images.
+Pixels go through ``imageio.array_to_rgb8``, the conversion ``imageio.load_image`` uses: 16-bit data are
+scaled to 8 bit the same way, grey is repeated to RGB, alpha composites on black. EXIF orientation is
+honoured only for PIL-decoded images. Every source obeys the shared input policy (``hf_minerals.inputs``):
+a path that cannot be read is refused with its reason, and so is an image under the smallest side.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..imageio import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
+from .. import inputs
+from ..imageio import ImageLoadError, array_to_rgb8, load_image
 
 _CONVERT_ADVICE = (
     "convert it to an uncompressed TIFF (e.g. `vips tiffsave IN OUT.tif --compression none --bigtiff`) "
@@ -33,15 +36,8 @@ _CONVERT_ADVICE = (
 
 
 def _to_rgb8(block: np.ndarray) -> np.ndarray:
-    """(h, w[, c]) uint8/uint16 -> (h, w, 3) uint8."""
-    if block.dtype != np.uint8:
-        block = (block >> 8).astype(np.uint8)
-    if block.ndim == 2:
-        block = block[..., None]
-    c = block.shape[-1]
-    if c in (1, 2):
-        return np.repeat(block[..., :1], 3, axis=-1)
-    return np.ascontiguousarray(block[..., :3])
+    """(h, w[, c]) uint8/uint16 -> (h, w, 3) uint8, exactly as ``load_image`` converts."""
+    return array_to_rgb8(block)
 
 
 class SectionSource:
@@ -176,6 +172,9 @@ def _tiff_tags(fh, path: Path) -> tuple[dict[int, tuple[int, ...]], str]:
 def _tiff_source(path: Path) -> RawSource | None:
     """A streamed source for an uncompressed chunky strip TIFF, or None when PIL must decode it."""
     with path.open("rb") as fh:
+        if fh.read(4)[:2] not in (b"II", b"MM"):
+            return None  # not a TIFF at all: load_image says what it is, in the words every door uses
+        fh.seek(0)
         tags, endian = _tiff_tags(fh, path)
     width, height = tags[256][0], tags[257][0]
     bits = tags.get(258, (1,))
@@ -191,24 +190,44 @@ def _tiff_source(path: Path) -> RawSource | None:
     return RawSource(path, width, height, spp, dtype, blocks, kind="tiff (streamed)")
 
 
-def open_section(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> SectionSource:
+def check_section_size(width: int, height: int, min_side: int | None = None, source: str | None = None) -> None:
+    """Refuse a section under the shared smallest side (a 2x2 image is not a section: no '100 % gold')."""
+    min_side = inputs.limits().min_side if min_side is None else min_side
+    if min(width, height) < min_side:
+        raise ImageLoadError(inputs.too_small(width, height, min_side), source)
+
+
+def open_section(path: str | os.PathLike, max_pixels: int | None = None, min_side: int | None = None) -> SectionSource:
     """The right reader for a section image (see module docstring); ``ImageLoadError`` if unusable."""
     p = Path(path)
-    if not p.is_file():
-        raise ImageLoadError("file not found", str(p))
+    problem = inputs.path_problem(p)
+    if problem:
+        raise ImageLoadError(problem, str(p))
     suffix = p.suffix.lower()
-    if suffix == ".npy":
-        return _npy_source(p)
-    if suffix in (".tif", ".tiff"):
-        src = _tiff_source(p)
-        if src is not None:
-            return src
+    src: SectionSource | None = None
     try:
-        img = load_image(p, max_pixels=max_pixels)
-    except ImageLoadError as exc:
-        if "too many pixels" in exc.reason:
-            raise ImageLoadError(f"{exc.reason}: formats like PNG/JPEG are decoded whole; {_CONVERT_ADVICE}", str(p)) from exc
+        if suffix == ".npy":
+            src = _npy_source(p)
+        elif suffix in (".tif", ".tiff"):
+            src = _tiff_source(p)
+    except ImageLoadError:
         raise
-    src = ArraySource(np.asarray(img))
-    src.kind = "decoded (PIL)"
+    except OSError as exc:
+        raise ImageLoadError(inputs.os_reason(exc), str(p)) from exc
+    except (struct.error, KeyError, IndexError, ValueError, EOFError) as exc:
+        raise ImageLoadError(f"truncated or corrupt {suffix.lstrip('.').upper()} file ({type(exc).__name__})", str(p)) from exc
+    if src is None:
+        try:
+            img = load_image(p, max_pixels=max_pixels, min_side=min_side)
+        except ImageLoadError as exc:
+            if "too many pixels" in exc.reason:
+                raise ImageLoadError(f"{exc.reason}: formats like PNG/JPEG are decoded whole; {_CONVERT_ADVICE}", str(p)) from exc
+            raise
+        src = ArraySource(np.asarray(img))
+        src.kind = "decoded (PIL)"
+    try:
+        check_section_size(src.width, src.height, min_side, str(p))
+    except ImageLoadError:
+        src.close()
+        raise
     return src

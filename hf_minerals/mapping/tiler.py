@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..predict import UNKNOWN, Predictor
-from .sources import ArraySource, SectionSource
+from .sources import ArraySource, SectionSource, check_section_size
 from .tiles import TileGrid
 
 BACKGROUND = "background"
@@ -87,6 +87,7 @@ def map_section(
     threshold = predictor.unknown_threshold if unknown_threshold is None else unknown_threshold
     src = ArraySource(source) if isinstance(source, np.ndarray) else source
     W, H = src.width, src.height
+    check_section_size(W, H)  # the shared smallest side: never a 1-px tile read as "100 %"
     tile_eff = min(tile, W, H)  # an image smaller than a tile is one (smaller) tile, never padded
     stride_eff = min(stride or tile, tile_eff)
     grid = TileGrid.build(W, H, tile_eff, stride_eff)

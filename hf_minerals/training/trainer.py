@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch.utils.data import Sampler
 from transformers import Trainer
 
+from ..modeling import normal_file_modes
+
 
 class BalancedSampler(Sampler[int]):
     """Draw indices with probability inversely proportional to their class frequency (with replacement).
@@ -69,6 +71,10 @@ class MineralTrainer(Trainer):
         self._epoch_aware = list(epoch_aware)  # objects with set_epoch (the augmentation transform)
         self._sampler_labels = train_labels if balanced else None
         self._correct = torch.zeros(2, dtype=torch.float64)  # correct, seen since the last log
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        super()._save(output_dir, state_dict)
+        normal_file_modes(output_dir or self.args.output_dir)
 
     # -- checkpoint loading ---------------------------------------------------------------------------
     # transformers 5 saves some models (Swin...) under their legacy key names and converts them back in
