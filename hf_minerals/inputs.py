@@ -146,6 +146,14 @@ class Scan:
     def skip(self, path: str | os.PathLike, reason: str) -> None:
         self.skipped.append((str(path), reason))
 
+    def check(self, path: Path, max_bytes: int | None) -> None:
+        """Keep ``path`` if the policy accepts it, else list it with the reason."""
+        problem = path_problem(path, max_bytes)
+        if problem:
+            self.skip(path, problem)
+        else:
+            self.files.append(path)
+
 
 def _walk(folder: Path, scan: Scan, max_bytes: int | None) -> None:
     """Image files under ``folder`` (links to folders are not followed: no loops, no escapes)."""
@@ -174,11 +182,7 @@ def _walk(folder: Path, scan: Scan, max_bytes: int | None) -> None:
                 scan.skip(p, problem or f"unsupported file type '{p.suffix}' "
                           f"(images: {', '.join(sorted(IMAGE_EXTENSIONS))})")
                 continue
-            problem = path_problem(p, max_bytes)
-            if problem:
-                scan.skip(p, problem)
-            else:
-                scan.files.append(p)
+            scan.check(p, max_bytes)
 
 
 def scan_paths(paths: Iterable[str | os.PathLike], max_bytes: int | None = None) -> Scan:
@@ -199,9 +203,5 @@ def scan_paths(paths: Iterable[str | os.PathLike], max_bytes: int | None = None)
                 continue
             _walk(p, scan, max_bytes)
             continue
-        problem = path_problem(p, max_bytes)
-        if problem:
-            scan.skip(p, problem)
-        else:
-            scan.files.append(p)
+        scan.check(p, max_bytes)
     return scan
