@@ -5,8 +5,10 @@ A fine-tuned classifier is over-confident, and a section always holds minerals i
 softmax(logits / T), Guo et al. 2017), then (2) choose the unknown threshold on the same split: the
 calibrated confidence at which a target share (default 95 %) of the *correct* known-class answers is
 kept. Both go into ``calibration.json`` in the model folder, which ``Predictor.from_pretrained`` reads.
+(3) fits the open-set score (``hf_minerals.openset``: feature distance on the train split, threshold on
+the validation split) so images unlike any known mineral are ``unknown`` however confident the model is.
 
-CLI: ``hf-minerals calibrate --model DIR --dataset DIR [--split validation] [--keep 0.95]``.
+CLI: ``hf-minerals calibrate --model DIR --dataset DIR [--split validation] [--keep 0.95] [--ood_keep 0.95]``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import torch.nn.functional as F
 
 from .data.loading import load_split, model_ids
 from .imageio import load_image
+from .openset import DEFAULT_METHOD, METHODS, OOD_FILE
+from .openset.fit import fit_openset
 from .predict import CALIBRATION_FILE, Predictor, softmax
 
 
@@ -115,9 +119,14 @@ def dataset_logits(predictor: Predictor, split: Any, progress: bool = True) -> t
 
 def calibrate(
     model_dir: str | os.PathLike, dataset_dir: str | os.PathLike, split: str = "validation",
-    keep: float = 0.95, batch_size: int = 32, progress: bool = True,
+    keep: float = 0.95, batch_size: int = 32, progress: bool = True, ood_keep: float | None = 0.95,
+    ood_fit_split: str = "train", ood_method: str = DEFAULT_METHOD,
 ) -> dict[str, Any]:
-    """Fit on ``dataset_dir[split]`` (a ``save_to_disk`` DatasetDict) and write ``calibration.json``."""
+    """Fit on ``dataset_dir[split]`` (a ``save_to_disk`` DatasetDict) and write ``calibration.json``.
+
+    ``ood_keep`` (None: no open-set score) is the share of ``split`` images the open-set threshold accepts;
+    its feature distance is fitted on ``ood_fit_split``.
+    """
     if not Path(model_dir).is_dir():
         from .model_loader import ModelLoadError
 
@@ -134,6 +143,12 @@ def calibrate(
     predictor = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False)
     logits, labels = dataset_logits(predictor, data, progress=progress)
     record = {**calibrate_logits(logits, labels, keep), "split": split, "dataset": str(dataset_dir)}
+    stale = Path(model_dir) / OOD_FILE
+    if ood_keep is not None:
+        scorer, record["ood"] = fit_openset(predictor, dataset_dir, ood_fit_split, split, ood_keep, progress, ood_method)
+        scorer.save(model_dir)
+    elif stale.exists():
+        stale.unlink()  # a score fitted for an earlier calibration must not outlive it
     write_calibration(model_dir, record)
     return record
 
@@ -174,13 +189,26 @@ def split_for_calibration(ds: Any, share: float = 0.5, seed: int = 0, label_colu
 
 
 def calibrate_split(model_dir: str | os.PathLike, split: Any, keep: float = 0.95, batch_size: int = 32,
-                    fitted_on: str = "", progress: bool = False) -> dict[str, Any]:
-    """Fit temperature + threshold on a ``datasets`` split and write ``calibration.json`` into ``model_dir``."""
+                    fitted_on: str = "", progress: bool = False, ood_fit: Any | None = None,
+                    ood_keep: float = 0.95, ood_method: str = DEFAULT_METHOD) -> dict[str, Any]:
+    """Fit temperature + threshold on a ``datasets`` split and write ``calibration.json`` into ``model_dir``.
+
+    ``ood_fit`` (a split, usually train): also fit the open-set distance on it, with its threshold on ``split``.
+    """
     predictor = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False)
     logits, labels = dataset_logits(predictor, split, progress=progress)
     record = calibrate_logits(logits, labels, keep)
     if fitted_on:
         record["fitted_on"] = fitted_on
+    stale = Path(model_dir) / OOD_FILE
+    if ood_fit is not None:
+        import datasets
+
+        parts = datasets.DatasetDict({"train": ood_fit, "calibration": split})
+        scorer, record["ood"] = fit_openset(predictor, parts, "train", "calibration", ood_keep, progress, ood_method)
+        scorer.save(model_dir)
+    elif stale.exists():
+        stale.unlink()  # a score fitted for an earlier calibration must not outlive it
     write_calibration(model_dir, record)
     return record
 
@@ -218,20 +246,28 @@ def _auroc(pos: Sequence[float], neg: Sequence[float]) -> float | None:
 
 @dataclass
 class CalibrateArguments:
-    """``hf-minerals calibrate``: fit the temperature and the unknown threshold, stored in the model folder."""
+    """``hf-minerals calibrate``: fit the temperature, the unknown threshold and the open-set score, stored in the
+    model folder."""
 
     model: str = field(metadata={"help": "local model folder (calibration.json and its .args.yaml are written into it)"})
     dataset: str = field(metadata={"help": "DatasetDict folder (save_to_disk) with a validation split"})
     split: str = "validation"
     keep: float = field(default=0.95, metadata={"help": "share of correct validation answers kept (0-1]"})
     batch_size: int = 32
+    ood_keep: float = field(default=0.95, metadata={
+        "help": "share of --split images the open-set ('not a known mineral') threshold accepts (0-1]"})
+    ood_fit_split: str = field(default="train", metadata={"help": "split the open-set feature distance is fitted on"})
+    ood_method: str = field(default=DEFAULT_METHOD, metadata={"help": f"open-set feature distance: {', '.join(METHODS)}"})
+    no_ood: bool = field(default=False, metadata={"help": "confidence threshold only, no open-set score"})
 
 
 def main(argv: list[str] | None = None) -> int:
     from .cli_args import args_file_for, parse_command_line, save_args
 
     (args,) = parse_command_line([CalibrateArguments], argv, prog="hf-minerals calibrate")
-    record = calibrate(args.model, args.dataset, args.split, args.keep, args.batch_size)
+    record = calibrate(args.model, args.dataset, args.split, args.keep, args.batch_size,
+                       ood_keep=None if args.no_ood else args.ood_keep, ood_fit_split=args.ood_fit_split,
+                       ood_method=args.ood_method)
     saved = save_args(args_file_for(Path(args.model) / CALIBRATION_FILE), args, command="hf-minerals calibrate")
     print(json.dumps(record, indent=2))
     print(f"wrote {Path(args.model) / CALIBRATION_FILE} and {saved}", file=sys.stderr)

@@ -27,6 +27,7 @@ from PIL import Image
 from .imageio import ImageLoadError, load_image
 from .inputs import scan_paths
 from .model_loader import CALIBRATION_FILE, load_model, read_calibration
+from .openset import OODScorer, capture_features, find_scorer
 from .preprocessing import DataConfig, eval_transform, to_uint8_tensor
 
 UNKNOWN = "unknown"
@@ -37,11 +38,14 @@ _NON_CONV = ("swin", "vit", "deit", "beit", "dinov2", "convnextv2_", "swinv2")
 
 @dataclass
 class Prediction:
-    """Top-k answer for one image; ``label`` is ``unknown`` when the top score is under the threshold."""
+    """Top-k answer for one image; ``label`` is ``unknown`` when the top score is under the threshold
+    or the open-set score (``ood_score``, see ``hf_minerals.openset``) is over its threshold."""
 
     label: str
     score: float
     top_k: list[dict[str, float | str]]
+    ood_score: float | None = None  # distance to the known minerals' features; inf: featureless or noise
+    unknown_reason: str = ""  # why the answer is unknown: "low confidence", "not like a known mineral", ...
 
 
 def bf16_supported() -> bool:
@@ -70,6 +74,8 @@ class Predictor:
         num_threads: int | None = None,
         temperature: float = 1.0,
         unknown_threshold: float | None = None,
+        ood: OODScorer | None = None,
+        ood_threshold: float | None = None,
         bf16: bool = False,
         channels_last: bool | None = None,
         device: str | torch.device = "cpu",
@@ -84,6 +90,8 @@ class Predictor:
         self.batch_size = batch_size
         self.temperature = float(temperature)
         self.unknown_threshold = unknown_threshold
+        self.ood = ood  # open-set scorer (openset.safetensors); None: confidence threshold only
+        self.ood_threshold = ood_threshold if ood is not None else None
         self.bf16 = bool(bf16)
         self.calibration: dict[str, Any] | None = None  # what calibration.json held, if read
         self.provenance: dict[str, Any] = {}  # where the model came from (``loading.load_model``)
@@ -110,13 +118,15 @@ class Predictor:
         *,
         temperature: float | None = None,
         unknown_threshold: float | None = None,
+        ood_threshold: float | None = None,
         use_calibration: bool = True,
         **kwargs: Any,
     ) -> Predictor:
         """Load model + processor + calibration through the one loader (``hf_minerals.model_loader``).
 
-        ``calibration.json`` (written by ``hf-minerals calibrate``) supplies temperature and unknown
-        threshold unless they are passed explicitly or ``use_calibration=False``.
+        ``calibration.json`` (written by ``hf-minerals calibrate``) supplies temperature, unknown threshold
+        and the open-set score (``openset.safetensors``) with its threshold, unless they are passed
+        explicitly or ``use_calibration=False``.
         """
         loaded = load_model(model_id, use_calibration=use_calibration)
         model, calib = loaded.model, loaded.calibration
@@ -124,8 +134,11 @@ class Predictor:
         if calib:
             temperature = calib.get("temperature", 1.0) if temperature is None else temperature
             unknown_threshold = calib.get("unknown_threshold") if unknown_threshold is None else unknown_threshold
+        ood = find_scorer(model_id, calib)
         pred = cls(model, cfg, temperature=1.0 if temperature is None else temperature,
-                   unknown_threshold=unknown_threshold, **kwargs)
+                   unknown_threshold=unknown_threshold, ood=ood,
+                   ood_threshold=(calib["ood"]["threshold"] if ood_threshold is None else ood_threshold)
+                   if ood is not None else None, **kwargs)
         pred.calibration = calib
         pred.provenance = loaded.provenance
         return pred
@@ -138,6 +151,19 @@ class Predictor:
             if all(t.shape == tensors[0].shape and t.shape[0] == 3 for t in tensors):
                 return eval_transform(torch.stack(tensors), self.data_config)
         return eval_transform(images, self.data_config)
+
+    @torch.inference_mode()
+    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw logits and pooled features (the classifier head's input; what the open-set score reads)."""
+        with capture_features(self.model) as feats:
+            logits = self.logits(pixel_values)
+        return logits, torch.cat(feats) if feats else torch.zeros(0, 0)
+
+    def ood_scores(self, pixel_values: torch.Tensor, features: torch.Tensor) -> np.ndarray | None:
+        """Open-set score per image (higher = less like the known minerals), or None without a scorer."""
+        if self.ood is None:
+            return None
+        return self.ood.score(features, pixel_values, self.data_config.mean, self.data_config.std)
 
     @torch.inference_mode()
     def logits(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -154,19 +180,45 @@ class Predictor:
         """Calibrated probabilities: softmax(logits / temperature)."""
         return softmax(logits, self.temperature)
 
-    def iter_probabilities(self, images: Iterable[Any]) -> Iterator[np.ndarray]:
-        """Yield (n, C) calibrated probability arrays batch by batch (streams; memory bounded by batch)."""
+    def iter_scores(self, images: Iterable[Any]) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Yield ((n, C) calibrated probabilities, (n,) open-set scores or None) batch by batch (streams)."""
         batch: list[Any] = []
         for im in images:
             batch.append(im if isinstance(im, (torch.Tensor, np.ndarray, Image.Image)) else load_image(im))
             if len(batch) == self.batch_size:
-                yield self._proba(batch)
+                yield self._scores(batch)
                 batch = []
         if batch:
-            yield self._proba(batch)
+            yield self._scores(batch)
 
-    def _proba(self, batch: Sequence[Any] | torch.Tensor) -> np.ndarray:
-        return self.probabilities(self.logits(self.preprocess(batch)))
+    def iter_probabilities(self, images: Iterable[Any]) -> Iterator[np.ndarray]:
+        """Yield (n, C) calibrated probability arrays batch by batch (streams; memory bounded by batch)."""
+        for probs, _ in self.iter_scores(images):
+            yield probs
+
+    def _scores(self, batch: Sequence[Any] | torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        pixel_values = self.preprocess(batch)
+        if self.ood is None:
+            return self.probabilities(self.logits(pixel_values)), None
+        logits, features = self.forward(pixel_values)
+        return self.probabilities(logits), self.ood_scores(pixel_values, features)
+
+    def predict_scores(self, images: Iterable[Any], tiles: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """(N, C) probabilities and (N,) open-set scores (None without a scorer) for images or paths.
+
+        ``tiles=True``: see ``predict_proba``; an image's open-set score is then the area-weighted median of
+        its tiles' scores (a few blank resin tiles do not make a whole photomicrograph "unknown").
+        """
+        if tiles:
+            rows = [self.tiled_scores(im if isinstance(im, (torch.Tensor, np.ndarray, Image.Image)) else load_image(im))
+                    for im in images]
+            probs = np.stack([p for p, _ in rows]) if rows else np.zeros((0, len(self.labels)), np.float32)
+            ood = np.array([o for _, o in rows], dtype=np.float64) if rows and self.ood is not None else None
+            return probs, ood
+        parts = list(self.iter_scores(images))
+        probs = np.concatenate([p for p, _ in parts]) if parts else np.zeros((0, len(self.labels)), np.float32)
+        ood = np.concatenate([o for _, o in parts]) if parts and self.ood is not None else None
+        return probs, ood
 
     def predict_proba(self, images: Iterable[Any], tiles: bool = False) -> np.ndarray:
         """(N, C) probabilities for images (PIL, arrays, uint8 tensors or paths).
@@ -177,49 +229,63 @@ class Predictor:
         An image no larger than the input is predicted whole, as without ``tiles``.
         """
         if tiles:
-            rows = [self.tiled_proba(im if isinstance(im, (torch.Tensor, np.ndarray, Image.Image)) else load_image(im))
-                    for im in images]
-            return np.stack(rows) if rows else np.zeros((0, len(self.labels)), np.float32)
+            return self.predict_scores(images, tiles=True)[0]
         parts = list(self.iter_probabilities(images))
         return np.concatenate(parts, axis=0) if parts else np.zeros((0, len(self.labels)), np.float32)
 
-    def tiled_proba(self, image: Image.Image | np.ndarray | torch.Tensor) -> np.ndarray:
-        """(C,) probabilities of one image from input-sized tiles at native scale (see ``predict_proba``)."""
+    def tiled_scores(self, image: Image.Image | np.ndarray | torch.Tensor) -> tuple[np.ndarray, float | None]:
+        """(C,) probabilities and the open-set score of one image from input-sized tiles at native scale."""
         from .mapping.tiles import TileGrid
 
         t = to_uint8_tensor(image)
         h, w = t.shape[-2:]
         side = max(self.data_config.crop)
         if h <= side or w <= side:
-            return self._proba([t])[0]
+            probs, ood = self._scores([t])
+            return probs[0], None if ood is None else float(ood[0])
         grid = TileGrid.build(w, h, side)
-        boxes = grid.boxes()
         owned = grid.owned_boxes()
         weights = (owned[:, 2] - owned[:, 0]) * (owned[:, 3] - owned[:, 1]) / float(w * h)
-        probs = np.concatenate([
-            self.probabilities(self.logits(self.preprocess(torch.stack([t[:, y0:y1, x0:x1] for x0, y0, x1, y1 in chunk]))))
-            for chunk in np.array_split(boxes, max(1, -(-len(boxes) // self.batch_size)))
-        ])
-        return (probs * weights[:, None]).sum(0).astype(np.float32)
+        chunks = np.array_split(grid.boxes(), max(1, -(-len(grid) // self.batch_size)))
+        parts = [self._scores(torch.stack([t[:, y0:y1, x0:x1] for x0, y0, x1, y1 in chunk])) for chunk in chunks]
+        probs = (np.concatenate([p for p, _ in parts]) * weights[:, None]).sum(0).astype(np.float32)
+        if self.ood is None:
+            return probs, None
+        scores = np.concatenate([o for _, o in parts])
+        order = np.argsort(scores, kind="stable")
+        median = scores[order][np.searchsorted(np.cumsum(weights[order]), 0.5)]
+        return probs, float(median)
 
-    def decide(self, probs: np.ndarray, top_k: int = 3, unknown_threshold: float | None = None) -> list[Prediction]:
-        """Turn probability rows into labelled predictions, applying the unknown threshold: this call's
-        ``unknown_threshold`` (a Space request's) or, when None, the predictor's own."""
+    def unknown_reason(self, best: float, ood_score: float | None, unknown_threshold: float | None = None) -> str:
+        """Why a row is answered ``unknown`` ('' when it is not): open-set score first, then confidence
+        (``unknown_threshold``, else the predictor's own)."""
+        if ood_score is not None and self.ood_threshold is not None and ood_score > self.ood_threshold:
+            return "featureless or noise-like image" if np.isinf(ood_score) else "not like a known mineral"
         threshold = self.unknown_threshold if unknown_threshold is None else unknown_threshold
+        if threshold is not None and best < threshold:
+            return "low confidence"
+        return ""
+
+    def decide(self, probs: np.ndarray, top_k: int = 3, unknown_threshold: float | None = None,
+               ood_scores: np.ndarray | None = None) -> list[Prediction]:
+        """Turn probability rows (and open-set scores) into labelled predictions, applying both thresholds:
+        the confidence one is this call's ``unknown_threshold`` (a Space request's) or, when None, the
+        predictor's own; without ``ood_scores`` only the confidence rule applies."""
         out = []
         k = max(1, min(top_k, probs.shape[1]))
-        for row in probs:
+        for i, row in enumerate(probs):
             order = np.argsort(-row)[:k]
-            top = [{"label": self.labels[i], "score": float(row[i])} for i in order]
+            top = [{"label": self.labels[j], "score": float(row[j])} for j in order]
             best = float(row[order[0]])
-            label = self.labels[order[0]]
-            if threshold is not None and best < threshold:
-                label = UNKNOWN
-            out.append(Prediction(label=label, score=best, top_k=top))
+            ood = None if ood_scores is None else float(ood_scores[i])
+            reason = self.unknown_reason(best, ood, unknown_threshold)
+            label = UNKNOWN if reason else self.labels[order[0]]
+            out.append(Prediction(label=label, score=best, top_k=top, ood_score=ood, unknown_reason=reason))
         return out
 
     def predict(self, images: Iterable[Any], top_k: int = 3, tiles: bool = False) -> list[Prediction]:
-        return self.decide(self.predict_proba(images, tiles=tiles), top_k=top_k)
+        probs, ood = self.predict_scores(images, tiles=tiles)
+        return self.decide(probs, top_k=top_k, ood_scores=ood)
 
 
 # -- CLI ------------------------------------------------------------------------------------------
@@ -258,13 +324,14 @@ def predict_files(
             good = [im for im in loaded if not isinstance(im, str)]
             preds = iter(predictor.predict(good, top_k=top_k, tiles=tiles) if good else [])
             for path, im in zip(chunk, loaded):
-                row: dict[str, Any] = {"path": str(path), "label": "", "score": "", "error": ""}
+                row: dict[str, Any] = {"path": str(path), "label": "", "score": "", "ood_score": "", "error": ""}
                 if isinstance(im, str):
                     row["error"] = im
                     print(f"hf-minerals predict: skipped {path}: {im}", file=sys.stderr)
                 else:
                     p = next(preds)
-                    row.update(label=p.label, score=f"{p.score:.6f}")
+                    row.update(label=p.label, score=f"{p.score:.6f}",
+                               ood_score="" if p.ood_score is None else f"{p.ood_score:.4f}")
                     for j, t in enumerate(p.top_k, 1):
                         row[f"top{j}_label"], row[f"top{j}_score"] = t["label"], f"{t['score']:.6f}"
                 yield row
@@ -288,6 +355,9 @@ class PredictArguments:
     unknown_threshold: float | None = field(
         default=None, metadata={"help": "answer 'unknown' below this top probability (default: calibration.json, else off)"}
     )
+    ood_threshold: float | None = field(
+        default=None, metadata={"help": "answer 'unknown' above this open-set score (default: calibration.json, else off)"}
+    )
     tiles: bool = field(
         default=False,
         metadata={"help": "large photos: average input-sized tiles at native scale instead of shrinking the photo"},
@@ -303,9 +373,10 @@ def main(argv: list[str] | None = None) -> int:
     if not scan.files and not scan.skipped:
         sys.exit("hf-minerals predict: error: no image files found in --images")
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
-                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold)
+                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold,
+                                          ood_threshold=args.ood_threshold)
     k = max(1, min(args.top_k, len(predictor.labels)))
-    fields = ["path", "label", "score"] + [f"top{j}_{s}" for j in range(1, k + 1) for s in ("label", "score")] + ["error"]
+    fields = ["path", "label", "score", "ood_score"] + [f"top{j}_{s}" for j in range(1, k + 1) for s in ("label", "score")] + ["error"]
     if args.output_file:
         save_args(args_file_for(args.output_file), args, command="hf-minerals predict")
     out = open(args.output_file, "w", newline="") if args.output_file else sys.stdout  # noqa: SIM115

@@ -83,8 +83,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 shutil.rmtree(folder)
     results = run_training(model_args, data_args, training_args)
 
-    # run_training fitted temperature + "unknown" threshold on the validation groups that did not pick the
-    # checkpoint, before the test report (calibration.json in the model folder)
+    # run_training fitted temperature + "unknown" threshold (and the open-set threshold) on the validation groups
+    # that did not pick the checkpoint, the open-set distance on the train split, all before the test report
     calibration = json.loads((Path(training_args.output_dir) / "calibration.json").read_text())
 
     wall = time.perf_counter() - t0
@@ -102,6 +102,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"calibration: temperature {calibration['temperature']:.2f}, answers 'unknown' below "
         f"{calibration['unknown_threshold']:.2f} confidence; test ECE {report['ece_uncalibrated']:.3f} -> "
         f"{report['ece']:.3f} (fitted on validation groups that did not choose the checkpoint)"
+    )
+    ood = calibration["ood"]
+    print(
+        f"open set:    answers 'unknown' for images unlike the known minerals ({ood['method_name']} feature distance "
+        f"> {ood['threshold']:.3g}, fitted on the {ood['distance_fitted_on']['split']} split; blank and noise images)"
     )
     print(f"model:      {training_args.output_dir}/  (pipeline('image-classification', model=...) loads it)")
     print(f"evaluation: {data_args.report_dir}/  (eval_results.json, confusion_matrix.png, reliability.png)")

@@ -174,18 +174,25 @@ class MineralService:
     def _threshold(self, value: Any) -> float:
         return unit_interval(value, "unknown_threshold", self.default_threshold)
 
-    def decide(self, probs: np.ndarray, threshold: float) -> dict[str, Any]:
-        """The answer for one probability row at a per-request threshold (the shared predictor is not touched)."""
+    def decide(self, probs: np.ndarray, threshold: float, ood_score: float | None = None) -> dict[str, Any]:
+        """The answer for one probability row (and open-set score) at a per-request threshold (the shared
+        predictor is not touched). ``ood_score`` is JSON-safe: None when absent or infinite (input checks)."""
         row = np.asarray(probs, dtype=np.float64)[None]
-        p = self.predictor.decide(row, top_k=len(self.predictor.labels), unknown_threshold=threshold)[0]
+        scores = None if ood_score is None else np.array([ood_score], dtype=np.float64)
+        p = self.predictor.decide(row, top_k=len(self.predictor.labels), unknown_threshold=threshold, ood_scores=scores)[0]
+        finite = p.ood_score is not None and np.isfinite(p.ood_score)
         return {
             "label": p.label,
             "unknown": p.label == UNKNOWN,
+            "unknown_reason": p.unknown_reason,
             "score": round(p.score, 6),
             "threshold": threshold,
+            "ood_score": round(float(p.ood_score), 6) if finite else None,
+            "ood_threshold": self.predictor.ood_threshold,
             "calibrated": self.calibrated,
             "probabilities": {d["label"]: round(float(d["score"]), 6) for d in p.top_k},
         }
+
 
     # -- endpoints ----------------------------------------------------------------------------
     def predict(self, upload: Any, unknown_threshold: float | None = None) -> dict[str, Any]:
@@ -194,8 +201,8 @@ class MineralService:
         image, note = self.load(upload)
         t0 = time.perf_counter()
         with self._model_lock:
-            probs = self.predictor.predict_proba([image])[0]
-        out = self.decide(probs, threshold)
+            probs, ood = self.predictor.predict_scores([image])
+        out = self.decide(probs[0], threshold, None if ood is None else float(ood[0]))
         out.update(model=self.model_id, seconds=round(time.perf_counter() - t0, 3), note=note)
         return out
 
@@ -211,12 +218,13 @@ class MineralService:
         t0 = time.perf_counter()
         with self._model_lock:
             result = self.explainer(method).explain([image], **options)
+        ood = result.predictions[0].ood_score
         seconds = time.perf_counter() - t0
         heat, probs = np.asarray(result.maps[0], dtype=np.float32), np.asarray(result.probs[0])
         display = self._display(image, result.views[0])
-        decision = self.decide(probs, threshold)
+        decision = self.decide(probs, threshold, ood)
         decision.update(method=method, model=self.model_id, seconds=round(seconds, 3), note=note)
-        state = {"display": display, "heatmap": heat, "probs": probs, "details": decision}
+        state = {"display": display, "heatmap": heat, "probs": probs, "ood": ood, "details": decision}
         overlay = stamp(xai.overlay(display, heat, alpha=alpha), {"kind": "attribution overlay", "method": method,
                                                                   "model": self.model_id})
         return decision["probabilities"], overlay, self.verdict(decision), decision, state
@@ -241,7 +249,7 @@ class MineralService:
         """New threshold, same probabilities: no model call."""
         if not state:
             return "", {}
-        decision = {**state["details"], **self.decide(state["probs"], self._threshold(unknown_threshold))}
+        decision = {**state["details"], **self.decide(state["probs"], self._threshold(unknown_threshold), state.get("ood"))}
         state["details"] = decision
         return self.verdict(decision), decision
 
@@ -249,7 +257,16 @@ class MineralService:
         """The answer as Markdown: the mineral (or 'unknown' and why), the note on the input, the timing."""
         top_name, top_p = next(iter(d["probabilities"].items()))
         cal = "calibrated" if d.get("calibrated") else "uncalibrated"
-        if d["unknown"]:
+        reason = d.get("unknown_reason", "low confidence" if d["unknown"] else "")
+        if reason == "featureless or noise-like image":
+            head = ("### Answer: **unknown — not a photomicrograph it can read**\nThe image is featureless (almost "
+                    "no texture or colour variation) or noise-like, whatever the model's top guess "
+                    f"({top_name}, {top_p:.0%}).")
+        elif reason == "not like a known mineral":
+            head = ("### Answer: **unknown — not a known mineral**\nThe image is unlike the "
+                    f"{len(d['probabilities'])} minerals the model was trained on (open-set score "
+                    f"{d['ood_score']:.3g} > {d['ood_threshold']:.3g}), whatever its top guess ({top_name}, {top_p:.0%}).")
+        elif d["unknown"]:
             head = (f"### Answer: **unknown mineral**\nTop probability {top_p:.0%} ({top_name}) is below the "
                     f"unknown threshold {d['threshold']:.0%}: the model is not confident this is one of the "
                     f"{len(d['probabilities'])} minerals it knows.")
@@ -282,7 +299,8 @@ class MineralService:
         phases = m.abundance["phases"]
         abundance = {r["phase"]: r["area_percent"] / 100 for r in phases if r["pixels"]}
         text = (f"Mapped {image.size[0]}x{image.size[1]} px in {seconds:.1f} s: {m.timing['tiles']} tiles, "
-                f"{m.timing['tiles_classified']} classified, unknown threshold {threshold:.2f}."
+                f"{m.timing['tiles_classified']} classified, unknown threshold {threshold:.2f}"
+                + (f", open-set threshold {self.predictor.ood_threshold:.3g}." if self.predictor.ood is not None else ".")
                 + (f" _{note}_" if note else "") + "\n\n" + abundance_table(phases))
         meta = {"kind": "mineral map", "tile": tile, "model": self.model_id}
         return stamp(figure, meta), stamp(Image.fromarray(overlay_rgb(m)), meta), abundance, text

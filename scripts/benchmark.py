@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run a benchmark: ``python scripts/benchmark.py {synthetic,train,explain,predict,map,space} [--quick] [--output_file PATH]``.
+"""Run a benchmark: ``python scripts/benchmark.py {synthetic,train,explain,predict,map,space,openset} [--quick] [--output_file PATH]``.
 
 Prints one JSON object on the last stdout line and writes it (default ``outputs/benchmarks/NAME.json``).
 See docs/benchmarks.md.

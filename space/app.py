@@ -53,7 +53,9 @@ HOW_TO_READ = """
 **How to read this.** The bars are the model's probabilities for the minerals it was trained on
 (calibrated when the model ships a `calibration.json`). When the top probability is below the
 *unknown threshold* the answer is **unknown mineral**: the grain may be a mineral the model never saw,
-or the image too unlike its training data. The coloured overlay shows which pixels pushed the top
+or the image too unlike its training data. When the image is unlike every mineral the model was trained
+on (its open-set score, from `calibration.json`), or blank or noise, the answer is **unknown** however
+confident the bars look. The coloured overlay shows which pixels pushed the top
 class up (warm = more). Grad-CAM is coarse (one cell per 32 px of the model input) and answers
 *where*, not *why*; integrated gradients and occlusion are finer but slower. A map on the grain says
 the model used that grain; a map on scratches, pits or the border says it used an artefact: distrust

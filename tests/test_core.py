@@ -155,6 +155,31 @@ def test_tiles_predict_large_photos_at_native_scale(tiny_model_factory):
     assert pred.predict([photo], tiles=True)[0].score == pytest.approx(tiled.max(), abs=1e-6)
 
 
+def test_tiles_open_set_score_is_the_area_weighted_median(tiny_model_factory):
+    """A few blank tiles (resin) must not make a whole photomicrograph 'unknown': median, not mean or max."""
+    from hf_minerals.mapping.tiles import TileGrid
+
+    class MeanBrightness:  # stand-in scorer: the tile's mean normalised pixel value
+        def score(self, features, pixel_values, mean, std):
+            return pixel_values.mean((1, 2, 3)).numpy().astype(np.float64)
+
+    pred = Predictor.from_pretrained(tiny_model_factory("resnet", init="kaiming"), batch_size=4)
+    pred.ood, pred.ood_threshold = MeanBrightness(), 10.0
+    rng = np.random.default_rng(0)
+    photo = np.repeat(np.repeat(rng.integers(0, 255, (30, 45, 3), dtype=np.uint8), 8, 0), 8, 1)
+    photo[:, :60] = 0  # a dark strip: low-scoring tiles on the left
+    grid = TileGrid.build(360, 240, max(pred.data_config.crop))
+    owned = grid.owned_boxes()
+    weights = (owned[:, 2] - owned[:, 0]) * (owned[:, 3] - owned[:, 1]) / (360 * 240)
+    tiles = [photo[y0:y1, x0:x1] for x0, y0, x1, y1 in grid.boxes()]
+    scores = np.array([float(pred.preprocess([t]).mean()) for t in tiles])
+    order = np.argsort(scores)
+    expected = scores[order][np.searchsorted(np.cumsum(weights[order]), 0.5)]
+    probs, ood = pred.predict_scores([photo], tiles=True)
+    assert ood[0] == pytest.approx(expected, abs=1e-5) and ood[0] > scores.min()
+    assert pred.predict([photo], tiles=True)[0].ood_score == pytest.approx(expected, abs=1e-5)
+
+
 def test_predict_cli_tiles_flag(tiny_model_factory, tmp_path):
     import csv
 

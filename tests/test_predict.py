@@ -132,7 +132,8 @@ def test_calibrate_cli_and_open_set(tiny_model_factory, tmp_path):
     labels = [int(i) for i in pred.predict_proba(images).argmax(1)]
     labels[::4] = [(lab + 1) % 5 for lab in labels[::4]]
     feats = Features({"image": ImageFeature(), "label": ClassLabel(names=names)})
-    ds = DatasetDict({"validation": Dataset.from_dict({"image": images, "label": labels}, features=feats)})
+    split = Dataset.from_dict({"image": images, "label": labels}, features=feats)
+    ds = DatasetDict({"train": split, "validation": split})  # train: the open-set score's fitting split
     ds.save_to_disk(str(tmp_path / "ds"))
     cli_main(["calibrate", "--model", str(folder), "--dataset", str(tmp_path / "ds"), "--batch_size", "16"])
     rec = json.loads((folder / "calibration.json").read_text())

@@ -330,6 +330,9 @@ def test_train_cli_end_to_end(tiny_model_factory, dataset, tmp_path):
     # validation split by group: one part chose the checkpoint, the other calibrated; the report came after
     calibration = json.loads((out / "calibration.json").read_text())
     assert all_results["eval_n"] + calibration["n_validation"] == 12 and 0 < calibration["n_validation"] < 12
+    # the open-set score: distance on train, threshold on the same held-out calibration groups
+    assert calibration["ood"]["distance_fitted_on"]["split"] == "train"
+    assert calibration["ood"]["threshold_fitted_on"] == {"split": "calibration", "n": calibration["n_validation"]}
     report = json.loads((out / "eval_results.json").read_text())
     assert report["calibration"] == calibration and report["temperature"] == calibration["temperature"]
     assert report["ece_calibrated"] == report["ece"] and report["ece_uncalibrated"] >= 0

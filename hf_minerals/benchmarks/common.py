@@ -21,6 +21,7 @@ BENCHMARKS = {
     "predict": "Predictor against the transformers pipeline",
     "map": "whole-section mapping speed, memory and accuracy",
     "space": "the Space's service against a naive implementation",
+    "openset": "AUROC of the 'not a known mineral' score on held-out negative kinds and unseen minerals",
 }
 
 

@@ -30,6 +30,7 @@ from ..imageio import load_image
 from ..mapping import SectionMap, map_section
 from ..mapping.tiler import STATUS_BACKGROUND, STATUS_MINERAL, STATUS_UNKNOWN
 from ..minerals import BACKGROUND_PHASES, EXTRA_MINERALS, MASK_CODES
+from ..openset.fit import fit_openset
 from ..predict import Predictor
 from ..runtime import timeit
 from .common import fill_quick
@@ -92,6 +93,7 @@ def section_scores(m: SectionMap, mask: np.ndarray) -> dict[str, Any]:
         "tile_accuracy_known_answered": float((pred[sel & answered] == truth[sel & answered]).mean())
         if (sel & answered).any() else None,
         "tiles_scored": int(sel.sum()),
+        "known_mineral_tiles_flagged_unknown": float((m.status[sel] == STATUS_UNKNOWN).mean()) if sel.any() else None,
         "background_tiles_with_ore_share": float((ore_px[m.status == STATUS_BACKGROUND] > 0).mean())
         if (m.status == STATUS_BACKGROUND).any() else 0.0,
         "unseen_mineral_tiles": int(unseen.sum()),
@@ -109,13 +111,15 @@ def section_scores(m: SectionMap, mask: np.ndarray) -> dict[str, Any]:
 
 
 def calibrate_in_memory(predictor: Predictor, dataset: Path | None, quick: bool) -> dict[str, Any]:
-    """Fit temperature + threshold on the model's validation split (not written to the model folder)."""
+    """Fit temperature, threshold and open-set score like ``calibrate`` (not written to the model folder)."""
     if dataset is None or not (dataset / "dataset_dict.json").exists():
         raise SystemExit("the map benchmark needs the model's DatasetDict (validation split) to calibrate")
     split, _ = load_split(dataset, "validation")
     logits, labels = dataset_logits(predictor, split, progress=False)
     record = calibrate_logits(logits, labels)
     predictor.temperature, predictor.unknown_threshold = record["temperature"], record["unknown_threshold"]
+    predictor.ood, record["ood"] = fit_openset(predictor, dataset, progress=False)  # open-set score, as calibrate fits it
+    predictor.ood_threshold = record["ood"]["threshold"]
     return record
 
 

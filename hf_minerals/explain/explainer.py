@@ -20,7 +20,7 @@ class Explanation:
     """What the Space shows: calibrated probabilities, decisions, Grad-CAM maps and the model's view."""
 
     probs: np.ndarray  # (N, C)
-    predictions: list  # predict.Prediction per image
+    predictions: list  # predict.Prediction per image (with its open-set score when the predictor has one)
     maps: np.ndarray  # (N, H, W) >= 0, at the model's input size
     views: list[np.ndarray]  # HxWx3 uint8, the images as the model saw them
 
@@ -43,10 +43,15 @@ class Explainer:
 
         imgs = [im if isinstance(im, (Image.Image, np.ndarray, torch.Tensor)) else load_image(im) for im in images]
         cfg = self.predictor.data_config
-        maps, logits = attribute_with_logits(self.wrapper, self.predictor.preprocess(imgs), target, self.method,
+        pixel_values = self.predictor.preprocess(imgs)
+        maps, logits = attribute_with_logits(self.wrapper, pixel_values, target, self.method,
                                              data_config=cfg, batch_size=self.predictor.batch_size, **opts)
         probs = self.predictor.probabilities(torch.from_numpy(logits))  # the one softmax(logits / T)
-        return Explanation(probs, self.predictor.decide(probs, top_k=top_k), maps, [model_view(im, cfg) for im in imgs])
+        ood = None
+        if self.predictor.ood is not None:  # one plain forward pass: the attribution pass keeps no features
+            ood = self.predictor.ood_scores(pixel_values, self.predictor.forward(pixel_values)[1])
+        preds = self.predictor.decide(probs, top_k=top_k, ood_scores=ood)
+        return Explanation(probs, preds, maps, [model_view(im, cfg) for im in imgs])
 
 
 def interactive_options(method: str, side: int) -> dict[str, Any]:

@@ -31,6 +31,8 @@ class MapArguments:
     min_ore_share: float = field(default=DEFAULT_MIN_ORE_SHARE,
                                  metadata={"help": "tiles with a smaller share of bright pixels are background"})
     unknown_threshold: float | None = field(default=None, metadata={"help": "default: calibration.json, else off"})
+    ood_threshold: float | None = field(default=None, metadata={
+        "help": "open-set score above which a tile is unknown (default: calibration.json, else off)"})
     um_per_px: float | None = field(default=None, metadata={"help": "pixel size, for a scale bar in micrometres"})
     max_pixels: int | None = field(default=None, metadata={
         "help": f"limit for images decoded whole (default: the shared input policy, {MAX_PIXELS:,})"})
@@ -45,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     (args,) = parse_command_line([MapArguments], argv, prog="hf-minerals map")
     with open_section(args.image, max_pixels=args.max_pixels) as src:  # a bad image fails before the model loads
         predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
-                                              bf16=args.bf16, unknown_threshold=args.unknown_threshold)
+                                              bf16=args.bf16, unknown_threshold=args.unknown_threshold,
+                                              ood_threshold=args.ood_threshold)
         m = map_section(predictor, src, tile=args.tile, stride=args.stride, background_luma=args.background_luma,
                         min_ore_share=args.min_ore_share, canvas_max_side=args.canvas_size,
                         progress=not args.no_progress)

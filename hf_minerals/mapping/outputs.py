@@ -34,7 +34,7 @@ def write_outputs(m: SectionMap, output: str | Path, meta: dict[str, Any] | None
     }
     np.savez_compressed(
         paths["tiles"], probs=m.probs, labels=np.array(m.labels), tile_boxes=m.grid.boxes(),
-        owned_boxes=m.grid.owned_boxes(), status=m.status, label_index=m.label_index,
+        owned_boxes=m.grid.owned_boxes(), status=m.status, ood_scores=m.ood_scores, label_index=m.label_index,
         bright_px=m.bright_px, owned_px=m.owned_px, grid_shape=np.array(m.grid.shape),
         image_size=np.array([m.width, m.height]),
     )

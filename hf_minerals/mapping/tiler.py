@@ -4,8 +4,9 @@ Background rule (reflected light: gangue, resin and pits reflect < ~6 %, ore min
 is *dark* when its luma (0.299 R + 0.587 G + 0.114 B, 0-255) is below ``background_luma``. A tile whose
 owned area holds less than ``min_ore_share`` bright pixels is a background tile: it is not classified
 and all its pixels count as gangue/background. In a classified tile the bright pixels take the tile's
-answer (a mineral, or ``unknown`` under the calibrated threshold) and the dark ones count as
-gangue/background. So modal abundance is measured in pixels, not whole tiles.
+answer (a mineral, or ``unknown`` under the calibrated threshold or over the open-set threshold — a bright
+tile unlike any known mineral, e.g. a blank or noisy field) and the dark ones count as gangue/background.
+So modal abundance is measured in pixels, not whole tiles.
 
 Memory: one band of ``tile`` rows x image width (x3 bytes) + one batch of tiles + the display canvas
 (at most ``canvas_max_side`` px a side), whatever the image size.
@@ -41,6 +42,7 @@ class SectionMap:
     labels: list[str]
     probs: np.ndarray  # (N, C) float32 calibrated probabilities; NaN rows for background tiles
     status: np.ndarray  # (N,) uint8: 0 background, 1 mineral, 2 unknown
+    ood_scores: np.ndarray  # (N,) float32 open-set score (inf: featureless/noise); NaN for background tiles or no scorer
     label_index: np.ndarray  # (N,) int16: argmax class, -1 for background tiles
     bright_px: np.ndarray  # (N,) bright pixels in the tile's owned area
     owned_px: np.ndarray  # (N,) owned pixels
@@ -97,10 +99,11 @@ def map_section(
     ch, cw = -(-H // scale), -(-W // scale)
     out = SectionMap(
         W, H, grid, list(predictor.labels), np.full((n, c), np.nan, np.float32), np.zeros(n, np.uint8),
-        np.full(n, -1, np.int16), np.zeros(n, np.int64), np.zeros(n, np.int64), scale,
+        np.full(n, np.nan, np.float32), np.full(n, -1, np.int16), np.zeros(n, np.int64), np.zeros(n, np.int64), scale,
         np.zeros((ch, cw, 3), np.uint8), np.zeros((ch, cw), np.int32), np.zeros((ch, cw), bool),
         settings={"tile": tile_eff, "stride": stride_eff, "background_luma": background_luma,
                   "min_ore_share": min_ore_share, "unknown_threshold": threshold,
+                  "ood_threshold": predictor.ood_threshold if predictor.ood is not None else None,
                   "temperature": predictor.temperature, "source": src.kind},
     )
     xs, ys = grid.xs, grid.ys
@@ -113,7 +116,11 @@ def map_section(
         nonlocal t_model
         t0 = time.perf_counter()
         pixel_values = torch.cat([predictor.preprocess(c) for c in torch.stack(pending).split(chunk)])
-        logits = predictor.logits(pixel_values)
+        if predictor.ood is None:
+            logits = predictor.logits(pixel_values)
+        else:
+            logits, features = predictor.forward(pixel_values)
+            out.ood_scores[pending_idx] = predictor.ood_scores(pixel_values, features)
         out.probs[pending_idx] = predictor.probabilities(logits)
         t_model += time.perf_counter() - t0
         pending.clear()
@@ -161,6 +168,8 @@ def map_section(
         conf = np.ones(n, np.float32)
         conf[classified] = out.probs[classified].max(1)
         out.status[classified & (conf < threshold)] = STATUS_UNKNOWN
+    if predictor.ood is not None and predictor.ood_threshold is not None:
+        out.status[classified & (np.nan_to_num(out.ood_scores, nan=-np.inf) > predictor.ood_threshold)] = STATUS_UNKNOWN
     out.timing = {"total_s": time.perf_counter() - t_start, "model_s": t_model, "read_s": t_read,
                   "tiles": n, "tiles_classified": int(classified.sum())}
     out.abundance = modal_abundance(out)

@@ -6,8 +6,8 @@ is labelled synthetic (file names, ``meta["synthetic"]``).
 
 from .imaging import Imaging
 from .io import make_gallery, write_image_folder
-from .render import Scene, render_scene, render_section, render_section_tiles
+from .render import Scene, render_gangue, render_scene, render_section, render_section_tiles
 from .shifts import SHIFTS
 
-__all__ = ["Imaging", "SHIFTS", "Scene", "make_gallery", "render_scene", "render_section",
+__all__ = ["Imaging", "SHIFTS", "Scene", "make_gallery", "render_gangue", "render_scene", "render_section",
            "render_section_tiles", "write_image_folder"]

@@ -100,6 +100,33 @@ def render_scene(mineral: str, size: int = 224, seed: int = 0, shift: str | None
     return Scene(np.ascontiguousarray(img), np.ascontiguousarray(mask), meta, layers)
 
 
+def render_gangue(size: int = 224, seed: int = 0, shift: str | None = None) -> Scene:
+    """A field of view with no ore at all: matrix (quartz, carbonate or resin), its subgrains, pits,
+    bubbles, quartz crystals and scratches, photographed like the scenes (a negative for the open-set score)."""
+    if not 16 <= size <= 4096:
+        raise ValueError(f"size must be in [16, 4096] px, got {size}")
+    seed = _check_seed(seed)
+    salt = _salt("gangue")
+    rng_scene = np.random.default_rng([seed, salt, 0])
+    rng_img = np.random.default_rng([seed, salt, 1])
+    field_um = float(np.exp(rng_scene.uniform(np.log(250), np.log(2000))))
+    im = sample_imaging(rng_img, field_um, shift)
+    upp = field_um / size
+    b = sc._Builder()
+    matrix = sc.make_matrix(rng_scene)
+    sc._gangue(b, matrix, rng_scene, 0, 0, size, size, upp)
+    if matrix.phase != "resin" and rng_scene.random() < 0.6:
+        sc._neighbour(b, "quartz_crystals", [], "pyrite", rng_scene, im, upp, 0, 0, size, size, 1.4 * size)
+    lay = b.layout(matrix)
+    lay.scratches = sc.make_scratches(rng_scene, 0, 0, size, size, float(rng_scene.uniform(0.5, 4.0)))
+    img, mask = _render_window(lay, im, 0, 0, size, size, (size, size), int(rng_img.integers(2**31)), local_noise=True)
+    img = jpeg(img, im.jpeg_quality)
+    meta = {"synthetic": True, "generator": f"hf_minerals.synthetic v{GENERATOR_VERSION}", "kind": "gangue",
+            "label": None, "seed": int(seed), "shift": shift, "width": size, "height": size,
+            "um_per_px": round(field_um / size, 4), "phase_fractions": phase_fractions(mask)}
+    return Scene(np.ascontiguousarray(img), np.ascontiguousarray(mask), meta)
+
+
 # ----------------------------------------------------------------------------- sections
 class _SectionLayout:
     """Cell-addressed layout of an unbounded section; cells are composed on demand and cached."""

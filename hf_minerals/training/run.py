@@ -189,12 +189,17 @@ def run_training(
         from ..calibration import calibrate_split
 
         calibration = calibrate_split(
-            out, data.calibration, batch_size=training_args.per_device_eval_batch_size, fitted_on=calibration_plan
+            out, data.calibration, batch_size=training_args.per_device_eval_batch_size, fitted_on=calibration_plan,
+            ood_fit=data.raw[data_args.train_split],
         )
         results.update({f"calibration_{k}": calibration[k] for k in ("temperature", "unknown_threshold", "ece_before", "ece_after")})
-    elif (out / "calibration.json").exists():  # a stale one from an earlier run must not calibrate this model
-        logger.warning("removing %s: this run is not calibrated", out / "calibration.json")
-        (out / "calibration.json").unlink()
+    else:  # stale files from an earlier run must not calibrate this model
+        from ..openset import OOD_FILE
+
+        for stale in (out / "calibration.json", out / OOD_FILE):
+            if stale.exists():
+                logger.warning("removing %s: this run is not calibrated", stale)
+                stale.unlink()
     report = None
     if data_args.test_split is not None:
         from ..evaluation import evaluate_and_report, summary_line

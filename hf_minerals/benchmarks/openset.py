@@ -1,0 +1,299 @@
+"""Open set: does ``unknown`` catch what is not a known mineral? AUROCs with 95 % bootstrap CIs.
+
+``python scripts/benchmark.py openset [--quick] [--model DIR --dataset DIR] [--n 100] [--bootstrap 1000]``
+
+Model: ``--model`` (with ``--dataset``), else the quickstart model, else one trained here by the quickstart
+recipe with fewer scenes (like the map benchmark). Calibration (temperature, confidence threshold) and
+the open-set score (``hf_minerals.openset``) are fitted here, in memory, on the model's train and
+validation splits: known minerals only, no negative of any kind, so every negative kind below is held
+out. Known images: the test split. Negatives (all SYNTHETIC or drawn here, seeds 10 000+, never in
+any split): blank/uniform fields, uniform fields with sensor noise, pure colours, noise, non-micrograph
+pictures (text, gradients, checkerboards, random shapes, smooth colour clouds), gangue-only fields and
+unseen minerals (galena, sphalerite: never a class of the model, though they appear as minor
+neighbours in some training scenes).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from ..calibration import calibrate_logits, dataset_logits
+from ..minerals import EXTRA_MINERALS
+from ..openset import METHODS, OODScorer
+from ..openset.fit import fit_openset, split_features
+from ..predict import Predictor
+from .common import fill_quick
+
+SEED0 = 10_000
+
+
+# -- negative kinds ---------------------------------------------------------------------------------
+def _uniform(rng: np.random.Generator, size: int) -> np.ndarray:
+    level = rng.choice([0, 255]) if rng.random() < 0.3 else rng.integers(0, 256)
+    return np.full((size, size, 3), level, np.uint8)
+
+
+def _uniform_noisy(rng: np.random.Generator, size: int) -> np.ndarray:
+    base = rng.integers(20, 236, 3)
+    return np.clip(base + rng.normal(0, rng.uniform(1.5, 4.0), (size, size, 3)), 0, 255).astype(np.uint8)
+
+
+def _pure_colour(rng: np.random.Generator, size: int) -> np.ndarray:
+    rgb = rng.permutation([255, int(rng.integers(0, 256)), 0]) if rng.random() < 0.8 else rng.integers(0, 256, 3)
+    return np.broadcast_to(np.asarray(rgb, np.uint8), (size, size, 3)).copy()
+
+
+def _noise(rng: np.random.Generator, size: int) -> np.ndarray:
+    kind = rng.integers(3)
+    if kind == 0:
+        return rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    if kind == 1:
+        grey = rng.normal(rng.uniform(60, 200), rng.uniform(20, 60), (size, size, 1))
+        return np.clip(np.repeat(grey, 3, 2), 0, 255).astype(np.uint8)
+    return np.where(rng.random((size, size, 1)) < 0.5, 0, 255).repeat(3, 2).astype(np.uint8)
+
+
+def _text(rng: np.random.Generator, size: int) -> np.ndarray:
+    img = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(150, 256, 3)))
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default()
+    words = ["mineral", "sample", "lorem", "ipsum", "report", "2026", "figure", "scale", "table", "data"]
+    for y in range(2, size, 12):
+        line = " ".join(rng.choice(words, 4))
+        draw.text((int(rng.integers(0, 8)), y), line, fill=tuple(int(v) for v in rng.integers(0, 90, 3)), font=font)
+    return np.asarray(img)
+
+
+def _gradient(rng: np.random.Generator, size: int) -> np.ndarray:
+    a, b = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    yy, xx = np.mgrid[0:size, 0:size] / (size - 1)
+    if rng.random() < 0.5:
+        ang = rng.uniform(0, 2 * np.pi)
+        t = (np.cos(ang) * xx + np.sin(ang) * yy)
+        t = (t - t.min()) / max(np.ptp(t), 1e-6)
+    else:
+        t = np.clip(np.hypot(xx - rng.uniform(), yy - rng.uniform()) / rng.uniform(0.5, 1.2), 0, 1)
+    return (a + (b - a) * t[..., None]).astype(np.uint8)
+
+
+def _checkerboard(rng: np.random.Generator, size: int) -> np.ndarray:
+    period = int(rng.integers(4, size // 3))
+    a, b = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    yy, xx = np.mgrid[0:size, 0:size]
+    on = ((xx // period + yy // period) % 2).astype(bool)
+    return np.where(on[..., None], a, b).astype(np.uint8)
+
+
+def _shapes(rng: np.random.Generator, size: int) -> np.ndarray:
+    img = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(0, 256, 3)))
+    draw = ImageDraw.Draw(img)
+    for _ in range(int(rng.integers(3, 12))):
+        box = sorted(rng.integers(-size // 4, size + size // 4, 2)), sorted(rng.integers(-size // 4, size + size // 4, 2))
+        xy = [box[0][0], box[1][0], box[0][1] + 2, box[1][1] + 2]
+        fill = tuple(int(v) for v in rng.integers(0, 256, 3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(xy, fill=fill)
+    return np.asarray(img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 1.5)))))
+
+
+def _clouds(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Smooth colour noise (natural-looking, e.g. sky/foliage-like blotches)."""
+    small = rng.integers(0, 256, (int(rng.integers(3, 9)),) * 2 + (3,), dtype=np.uint8)
+    return np.asarray(Image.fromarray(small).resize((size, size), Image.BICUBIC))
+
+
+#: group -> {kind: maker}. Every kind is held out: the score is fitted on known minerals only.
+KINDS: dict[str, dict[str, Callable[[np.random.Generator, int], np.ndarray]]] = {
+    "blank_uniform": {"uniform": _uniform, "uniform_with_sensor_noise": _uniform_noisy},
+    "pure_colour": {"pure_colour": _pure_colour},
+    "noise": {"noise": _noise},
+    "non_micrograph": {"text": _text, "gradient": _gradient, "checkerboard": _checkerboard, "shapes": _shapes,
+                       "clouds": _clouds},
+}
+
+
+def negatives(size: int, n: int) -> dict[str, dict[str, list[np.ndarray]]]:
+    """group -> kind -> n images (uint8 HxWx3), each kind from its own seeded generator."""
+    from ..synthetic import render_gangue, render_scene
+
+    out: dict[str, dict[str, list[np.ndarray]]] = {}
+    for g, (group, kinds) in enumerate(KINDS.items()):
+        out[group] = {}
+        for k, (kind, make) in enumerate(kinds.items()):
+            rng = np.random.default_rng([SEED0, g, k])
+            out[group][kind] = [make(rng, size) for _ in range(n)]
+    out["gangue_only"] = {"gangue": [render_gangue(size, seed=SEED0 + i).image for i in range(n)]}
+    out["unseen_minerals"] = {m: [render_scene(m, size=size, seed=SEED0 + i).image for i in range(n)]
+                              for m in EXTRA_MINERALS}
+    return out
+
+
+# -- statistics --------------------------------------------------------------------------------------
+def auroc(known: np.ndarray, unknown: np.ndarray) -> float:
+    """P(an unknown image scores higher than a known one), ties half (``inf`` allowed)."""
+    a, b = np.asarray(unknown)[:, None], np.asarray(known)[None, :]
+    return float((a > b).mean() + 0.5 * (a == b).mean())
+
+
+def auroc_ci(known: np.ndarray, unknown: np.ndarray, n_boot: int, seed: int = 0) -> dict[str, float]:
+    """AUROC with a 95 % percentile bootstrap CI (known and unknown resampled independently)."""
+    rng = np.random.default_rng(seed)
+    boots = [auroc(known[rng.integers(0, len(known), len(known))], unknown[rng.integers(0, len(unknown), len(unknown))])
+             for _ in range(n_boot)]
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return {"auroc": round(auroc(known, unknown), 4), "ci95": [round(float(lo), 4), round(float(hi), 4)]}
+
+
+def score_images(predictor: Predictor, images: list[Any]) -> dict[str, np.ndarray]:
+    """Per image: open-set score, baselines (1 - max probability, energy) and the final answer."""
+    pv = predictor.preprocess(images)
+    logits, feats = predictor.forward(pv)
+    probs = predictor.probabilities(logits)
+    ood = predictor.ood_scores(pv, feats)
+    preds = predictor.decide(probs, top_k=1, ood_scores=ood)
+    t = predictor.temperature
+    return {
+        "ood": ood,
+        "msp": 1.0 - probs.max(1),
+        "energy": (-t * torch.logsumexp(logits / t, dim=1)).numpy(),
+        "argmax": probs.argmax(1),
+        "unknown": np.array([p.label == "unknown" for p in preds]),
+        "ood_flag": np.array([p.unknown_reason in ("featureless or noise-like image", "not like a known mineral") for p in preds]),
+    }
+
+
+#: Development outliers for choosing the method: transforms of known validation images, none of them a
+#: test kind. Near-OOD: a known class left out of the fit. The default method is the best mean.
+DEV_TRANSFORMS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
+    "pixel_shuffle": lambda a, rng: rng.permutation(a.reshape(-1, 3)).reshape(a.shape),
+    "inverted": lambda a, rng: 255 - a,
+    "channels_reversed": lambda a, rng: np.ascontiguousarray(a[..., ::-1]),
+}
+
+
+def method_selection(predictor: Predictor, ds: Any) -> dict[str, Any]:
+    """Dev protocol (no test kind seen): per method, AUROC of (a) each known class left out of the fit vs
+    the others' validation images, (b) transformed validation images vs the originals; mean of the four."""
+    ftr, _, ytr = split_features(predictor, ds["train"], progress=False)
+    fva, _, yva = split_features(predictor, ds["validation"], progress=False)
+    val = [np.asarray(im.convert("RGB")) for im in ds["validation"]["image"]]
+    rng = np.random.default_rng(1)
+    dev = {name: predictor.forward(predictor.preprocess([f(a, rng) for a in val]))[1] for name, f in DEV_TRANSFORMS.items()}
+    n = len(predictor.labels)
+    out: dict[str, Any] = {}
+    for method in METHODS:
+        loco = {}
+        for c in range(n):
+            keep = ytr != c
+            relabel = np.searchsorted([k for k in range(n) if k != c], ytr[keep])
+            d = OODScorer.fit(ftr[keep], relabel, n - 1, method, scale_features=fva[yva != c]).distance(fva)
+            loco[predictor.labels[c]] = round(auroc(d[yva != c], d[yva == c]), 4)
+        scorer = OODScorer.fit(ftr, ytr, n, method, scale_features=fva)
+        known = scorer.distance(fva)
+        far = {name: round(auroc(known, scorer.distance(f)), 4) for name, f in dev.items()}
+        loco_mean = float(np.mean(list(loco.values())))
+        out[method] = {"dev_mean_auroc": round(float(np.mean([loco_mean, *far.values()])), 4),
+                       "leave_one_class_out_mean": round(loco_mean, 4), "leave_one_class_out": loco,
+                       "transformed_validation": far}
+    out["best"] = max(METHODS, key=lambda m: out[m]["dev_mean_auroc"])
+    return out
+
+
+# -- run ----------------------------------------------------------------------------------------------
+@dataclass
+class Arguments:
+    model: str | None = field(default=None, metadata={"help": "model folder (default: the quickstart model)"})
+    dataset: str | None = field(default=None, metadata={"help": "the model's DatasetDict (train/validation/test)"})
+    n: int | None = field(default=None, metadata={"help": "images per negative kind (default 40 quick, 100)"})
+    bootstrap: int | None = field(default=None, metadata={"help": "bootstrap resamples (default 500 quick, 1000)"})
+    keep: float = field(default=0.95, metadata={"help": "share of known validation images each threshold keeps"})
+    threads: int | None = None
+
+
+def resolve(opts: Arguments, workdir: Path, quick: bool) -> tuple[Path, Path, str]:
+    from .map import resolve_model
+
+    if opts.model:
+        if not opts.dataset:
+            raise SystemExit("--model needs --dataset (its DatasetDict with train/validation/test splits)")
+        return Path(opts.model), Path(opts.dataset), f"given: {opts.model}"
+    model, dataset, how = resolve_model(None, workdir, quick)
+    if dataset is None:
+        raise SystemExit("the quickstart model has no outputs/quickstart/dataset: run `make quickstart` again")
+    return model, dataset, how
+
+
+def run(quick: bool, opts: Arguments) -> dict[str, Any]:
+    fill_quick(opts, quick, n=(40, 100), bootstrap=(500, 1000))
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    from ..data.loading import load_dataset_dict
+
+    result: dict[str, Any] = {"data": "SYNTHETIC scenes and generated negatives (seeds 10000+)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        model, dataset, how = resolve(opts, Path(tmp), quick)
+        result["model"] = how
+        ds = load_dataset_dict(dataset)
+        predictor = Predictor.from_pretrained(model, batch_size=64, use_calibration=False)
+        logits, labels = dataset_logits(predictor, ds["validation"], progress=False)
+        cal = calibrate_logits(logits, labels, opts.keep)
+        predictor.temperature, predictor.unknown_threshold = cal["temperature"], cal["unknown_threshold"]
+        predictor.ood, ood_record = fit_openset(predictor, ds, "train", "validation", opts.keep, progress=False)
+        predictor.ood_threshold = ood_record["threshold"]
+        result["calibration"] = {**cal, "ood": ood_record}
+        result["method_selection_dev"] = method_selection(predictor, ds)
+        result["labels"] = predictor.labels
+
+        test = ds["test"]
+        names = test.features["label"].names
+        known_imgs = [im.convert("RGB") for im in test["image"]]
+        y = np.array([predictor.labels.index(names[v]) for v in test["label"]])
+        size = known_imgs[0].size[0]
+        print(f"openset: {len(known_imgs)} known test images, {opts.n} per negative kind, {size} px", file=sys.stderr)
+        known = score_images(predictor, known_imgs)
+        correct = known["argmax"] == y
+        accepted = ~known["unknown"]
+        result["known"] = {
+            "n": int(len(y)),
+            "accuracy_top1_all": round(float(correct.mean()), 4),
+            "accuracy_when_answered": round(float(correct[accepted].mean()), 4) if accepted.any() else None,
+            "share_flagged_unknown_total": round(float(known["unknown"].mean()), 4),
+            "share_flagged_by_ood_score": round(float(known["ood_flag"].mean()), 4),
+            "share_correct_and_answered": round(float((correct & accepted).mean()), 4),
+        }
+        k = result["known"]
+        # the brief's "accuracy drop": accuracy among accepted vs overall (negative = accepted answers are better)
+        k["accuracy_drop_answered_vs_all"] = round(k["accuracy_top1_all"] - (k["accuracy_when_answered"] or 0), 4)
+        # stricter reading: correct answers lost to 'unknown' (share of all known images)
+        k["correct_answers_lost"] = round(k["accuracy_top1_all"] - k["share_correct_and_answered"], 4)
+
+        groups: dict[str, Any] = {}
+        for group, kinds in negatives(size, opts.n).items():
+            scored = {kind: score_images(predictor, imgs) for kind, imgs in kinds.items()}
+            pooled = {s: np.concatenate([v[s] for v in scored.values()]) for s in ("ood", "msp", "energy", "unknown")}
+            groups[group] = {
+                "n": int(len(pooled["ood"])),
+                "ood_score": auroc_ci(known["ood"], pooled["ood"], opts.bootstrap),
+                "baseline_max_probability": auroc_ci(known["msp"], pooled["msp"], opts.bootstrap),
+                "baseline_energy": auroc_ci(known["energy"], pooled["energy"], opts.bootstrap),
+                "share_answered_unknown": round(float(pooled["unknown"].mean()), 4),
+                "kinds": {kind: {"auroc_ood_score": round(auroc(known["ood"], v["ood"]), 4),
+                                 "share_answered_unknown": round(float(v["unknown"].mean()), 4)}
+                          for kind, v in scored.items()},
+            }
+        result["groups"] = groups
+        targets = {"blank_uniform": 0.95, "pure_colour": 0.95, "noise": 0.95, "non_micrograph": 0.95,
+                   "unseen_minerals": 0.80}
+        result["targets"] = {g: {"target_auroc": t, "auroc": groups[g]["ood_score"]["auroc"],
+                                 "met": groups[g]["ood_score"]["auroc"] >= t} for g, t in targets.items()}
+        result["targets"]["known_accuracy_drop"] = {"target": 0.02, "value": k["accuracy_drop_answered_vs_all"],
+                                                    "met": k["accuracy_drop_answered_vs_all"] <= 0.02}
+    return result

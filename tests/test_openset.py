@@ -1,0 +1,220 @@
+"""The open-set ("not a known mineral") score: the issue-14 reproductions, calibration round trip, Predictor,
+mapper and pipeline compatibility, on a tiny Swin trained for a few steps on SYNTHETIC scenes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hf_minerals.minerals import PAPER_MINERALS
+from hf_minerals.openset import OOD_FILE, OODScorer, input_check
+from hf_minerals.predict import UNKNOWN, Predictor
+
+OOD_REASONS = ("featureless or noise-like image", "not like a known mineral")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny Swin trained ~4 s on SYNTHETIC scenes, calibrated by ``calibrate`` (train/validation splits)."""
+    from datasets import ClassLabel, Dataset, DatasetDict, Features
+    from datasets import Image as ImageFeature
+    from tiny_models import make_tiny_model
+
+    from hf_minerals.calibration import calibrate
+    from hf_minerals.synthetic import render_scene
+
+    root = tmp_path_factory.mktemp("openset")
+    folder = make_tiny_model("swin", root / "model", labels=PAPER_MINERALS, image_size=64)
+    names = list(PAPER_MINERALS)
+    split = {"train": range(0, 16), "validation": range(100, 108)}
+    data = {s: [(render_scene(m, size=64, seed=i).image, c) for c, m in enumerate(names) for i in seeds]
+            for s, seeds in split.items()}
+    feats = Features({"image": ImageFeature(), "label": ClassLabel(names=names)})
+    ds = DatasetDict({s: Dataset.from_dict({"image": [Image.fromarray(a) for a, _ in rows],
+                                            "label": [c for _, c in rows]}, features=feats) for s, rows in data.items()})
+    ds.save_to_disk(str(root / "ds"))
+
+    pred = Predictor.from_pretrained(folder)
+    model = pred.model.train()
+    x = pred.preprocess([a for a, _ in data["train"]])
+    y = torch.tensor([c for _, c in data["train"]])
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(60):
+        idx = torch.randint(0, len(y), (16,), generator=g)
+        loss = torch.nn.functional.cross_entropy(model(pixel_values=x[idx]).logits, y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval().save_pretrained(folder, safe_serialization=True)
+    record = calibrate(folder, root / "ds", progress=False)
+    return folder, record, ds
+
+
+def _reproductions(size: int = 224) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {
+        "black": np.zeros((size, size, 3), np.uint8),
+        "grey": np.full((size, size, 3), 128, np.uint8),
+        "noise": rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
+        "pure red": np.broadcast_to(np.array([255, 0, 0], np.uint8), (size, size, 3)).copy(),
+    }
+
+
+def test_issue14_reproductions_are_unknown(trained):
+    """Black, uniform grey, random noise and pure red were answered 'gold 0.995', 'stibnite 0.998' ...
+    The confidence threshold is switched off (0) here, so only the open-set score can say unknown."""
+    folder, _, _ = trained
+    pred = Predictor.from_pretrained(folder, unknown_threshold=0.0)
+    images = _reproductions()
+    for name, p in zip(images, pred.predict(list(images.values()), top_k=1)):
+        assert p.label == UNKNOWN, f"{name}: answered {p.label} ({p.score:.3f}, ood {p.ood_score})"
+        assert p.unknown_reason in OOD_REASONS, name
+
+
+def test_known_minerals_still_answered(trained):
+    """~95 % of known validation images pass the open-set threshold (by construction), and the median one is answered."""
+    folder, record, ds = trained
+    pred = Predictor.from_pretrained(folder, unknown_threshold=0.0)
+    images = [im.convert("RGB") for im in ds["validation"]["image"]]
+    preds = pred.predict(images, top_k=1)
+    flagged = np.array([p.unknown_reason in OOD_REASONS for p in preds])
+    assert flagged.mean() <= 0.1
+    median = int(np.argsort([p.ood_score for p in preds])[len(preds) // 2])
+    assert preds[median].label in PAPER_MINERALS and preds[median].ood_score <= record["ood"]["threshold"]
+
+
+def test_calibration_json_round_trip_and_pipeline(trained, tmp_path):
+    folder, record, _ = trained
+    on_disk = json.loads((folder / "calibration.json").read_text())
+    ood = on_disk["ood"]
+    assert ood == json.loads(json.dumps(record["ood"]))
+    assert ood["method_name"] == "knn+mahalanobis" and ood["file"] == OOD_FILE
+    assert ood["distance_fitted_on"] == {"split": "train", "n": 80, "feature_dim": 128}
+    assert ood["threshold_fitted_on"] == {"split": "validation", "n": 40} and ood["keep_share_target"] == 0.95
+    pred = Predictor.from_pretrained(folder)
+    assert pred.ood is not None and pred.ood_threshold == ood["threshold"] and pred.ood.method == "knn+mahalanobis"
+    # the scorer saved (with the user's normal file permissions) and loaded scores exactly like the fitted one
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (folder / OOD_FILE).stat().st_mode & 0o777 == 0o666 & ~umask
+    copy = OODScorer.load(folder / OOD_FILE)
+    feats = torch.randn(4, 128)
+    np.testing.assert_allclose(copy.distance(feats), pred.ood.distance(feats))
+    # without the score (or without calibration) the predictor is the plain one
+    assert Predictor.from_pretrained(folder, use_calibration=False).ood is None
+    # stock pipeline still loads the folder and knows only the minerals (no reject class)
+    from transformers import pipeline
+
+    out = pipeline("image-classification", model=str(folder))(Image.new("RGB", (64, 64), (200, 180, 90)), top_k=10)
+    assert sorted(d["label"] for d in out) == sorted(PAPER_MINERALS)
+    # a calibration.json naming a score whose file is gone is an error, not a silent confidence-only predictor
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    (broken / OOD_FILE).unlink()
+    from hf_minerals.model_loader import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="calibrate"):
+        Predictor.from_pretrained(broken)
+    (broken / OOD_FILE).write_bytes(b"not safetensors")
+    with pytest.raises(ModelLoadError, match="unreadable open-set file"):
+        Predictor.from_pretrained(broken)
+
+
+@pytest.mark.parametrize("method", ["knn", "mahalanobis", "knn+mahalanobis"])
+def test_scorer_methods_save_load(tmp_path, method):
+    g = torch.Generator().manual_seed(0)
+    feats, labels = 3 + 0.3 * torch.randn(60, 8, generator=g), np.arange(60) % 3  # one cluster off the origin
+    scorer = OODScorer.fit(feats, labels, 3, method, scale_features=3 + 0.3 * torch.randn(20, 8, generator=g))
+    scorer.save(tmp_path)
+    loaded = OODScorer.load(tmp_path / OOD_FILE)
+    probe = -3 + 0.3 * torch.randn(5, 8, generator=g)  # the opposite direction: far in both distances
+    assert loaded.method == method
+    np.testing.assert_allclose(loaded.distance(probe), scorer.distance(probe))
+    assert (scorer.distance(probe) > np.median(scorer.distance(feats))).all()  # far points score higher
+
+
+def test_input_checks():
+    from hf_minerals.preprocessing import DataConfig, eval_transform
+    from hf_minerals.synthetic import render_gangue, render_scene
+
+    cfg = DataConfig(crop=(64, 64))
+    images = [*_reproductions(96).values(), render_scene("pyrite", 96, seed=1).image,
+              render_scene("gold", 96, seed=2).image, render_gangue(96, seed=3).image]
+    rejected = input_check(eval_transform([torch.from_numpy(a).permute(2, 0, 1) for a in images], cfg), cfg.mean, cfg.std)
+    assert rejected.tolist() == [True, True, True, True, False, False, False]
+
+
+def test_decide_reasons(trained):
+    folder, _, _ = trained
+    pred = Predictor.from_pretrained(folder, unknown_threshold=0.5)
+    probs = np.array([[0.9, 0.1, 0, 0, 0], [0.3, 0.3, 0.4, 0, 0], [0.9, 0.1, 0, 0, 0], [0.9, 0.1, 0, 0, 0]])
+    ood = np.array([0.0, 0.0, pred.ood_threshold * 2, np.inf])
+    got = [(p.label, p.unknown_reason) for p in pred.decide(probs, top_k=2, ood_scores=ood)]
+    assert got == [(pred.labels[0], ""), (UNKNOWN, "low confidence"), (UNKNOWN, "not like a known mineral"),
+                   (UNKNOWN, "featureless or noise-like image")]
+    assert [p.label for p in pred.decide(probs[:1], top_k=1)] == [pred.labels[0]]  # no scores: confidence only
+
+
+def test_mapper_blank_and_noise_tiles_are_not_minerals(trained):
+    """A section whose bright half is a blank field and a quarter noise: no tile there may be a mineral."""
+    from hf_minerals.mapping import map_section
+    from hf_minerals.mapping.tiler import STATUS_MINERAL
+
+    folder, _, _ = trained
+    pred = Predictor.from_pretrained(folder)
+    img = np.zeros((128, 256, 3), np.uint8)
+    img[:, :128] = 200  # blank, bright (above the background luma: it is classified)
+    img[:, 128:192] = np.random.default_rng(0).integers(110, 256, (128, 64, 3))  # bright noise
+    m = map_section(pred, img, tile=64, progress=False)
+    assert not (m.status == STATUS_MINERAL).any(), m.tile_names()
+    assert np.isfinite(m.ood_scores[m.status != 0]).sum() == 0  # input checks: inf
+    rows = {r["phase"]: r for r in m.abundance["phases"]}
+    assert rows[UNKNOWN]["pixels"] >= 128 * 128  # the blank half is bright: unknown, never a mineral
+    assert rows["background"]["pixels"] >= 128 * 64  # the dark quarter stays gangue/background
+    assert sum(r["pixels"] for r in rows.values()) == 128 * 256
+
+
+def test_space_service_uses_the_open_set_score(trained, tmp_path):
+    """The Space's service answers 'unknown' for a black upload even at confidence threshold 0, says why,
+    keeps its JSON finite, and still answers a known mineral."""
+    from hf_minerals.service import MineralService
+
+    folder, _, ds = trained
+    service = MineralService.from_pretrained(str(folder))
+    black, known = tmp_path / "black.png", tmp_path / "known.png"
+    Image.new("RGB", (96, 96)).save(black)
+    images = [im.convert("RGB") for im in ds["validation"]["image"]]
+    scores = service.predictor.predict_scores(images)[1]
+    images[int(np.argsort(scores)[len(scores) // 2])].save(known)
+    out = service.predict(str(black), 0.0)
+    assert out["unknown"] and out["unknown_reason"] == "featureless or noise-like image" and out["ood_score"] is None
+    assert "not a photomicrograph" in service.verdict(out)
+    json.dumps(out, allow_nan=False)
+    answer = service.predict(str(known), 0.0)
+    assert not answer["unknown"] and answer["label"] in PAPER_MINERALS and answer["ood_score"] is not None
+    _, _, verdict, details, state = service.explain(str(black), "gradcam", 0.5, 0.0)
+    assert details["unknown"] and state["ood"] == np.inf
+    assert service.redecide(state, 0.0)[1]["unknown_reason"] == "featureless or noise-like image"
+
+
+def test_open_set_score_loads_from_the_hub(trained, hub_server):
+    """A Hub repo holding calibration.json + openset.safetensors gives the same scores as the local folder."""
+    from huggingface_hub import HfApi
+
+    folder, _, _ = trained
+    api = HfApi()
+    api.create_repo("tester/openset-minerals", exist_ok=True)
+    api.upload_folder(folder_path=str(folder), repo_id="tester/openset-minerals")
+    remote, local = Predictor.from_pretrained("tester/openset-minerals"), Predictor.from_pretrained(folder)
+    assert remote.ood is not None and remote.ood_threshold == local.ood_threshold
+    images = [im.convert("RGB") for im in trained[2]["validation"]["image"][:4]]
+    remote_scores = remote.predict_scores(images)[1]
+    assert np.isfinite(remote_scores).all()
+    np.testing.assert_allclose(remote_scores, local.predict_scores(images)[1])
