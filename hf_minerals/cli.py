@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("hf_minerals.predict:main", "classify images -> CSV of top-k minerals"),
     "calibrate": ("hf_minerals.calibration:main", "fit temperature + unknown threshold on validation data"),
     "map": ("hf_minerals.mapping:main", "map a whole section: mineral map, overlay, modal abundance"),
+    "export": ("hf_minerals.export:main", "ONNX copy of a model (ONNX Runtime; --int8 quantised) for machines without torch"),
     "explain": ("hf_minerals.explain.command:main", "attribution maps (Grad-CAM, IG, occlusion): overlays + grid"),
 }
 

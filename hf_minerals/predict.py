@@ -1,22 +1,28 @@
 """The one predictor: CLI, Space, mapper, evaluator, explainer and benchmarks all classify through it.
 
 Batched, ``torch.inference_mode``, preprocessing on tensors via ``preprocessing.eval_transform``.
-Options measured in ``scripts/benchmark.py predict`` (see docs/mapping.md): bf16 autocast (off by
-default: it is ~2x faster on CPUs with AMX/AVX512-bf16 but changes probabilities in the 2nd-3rd
-decimal) and channels_last (helps conv nets only together with bf16; slows fp32 on oneDNN).
+Options measured in ``scripts/benchmark.py predict`` (see docs/mapping.md): bf16 weights (on by default
+only where the CPU runs bf16 natively AND the model's own check - ``hf-minerals calibrate`` records the
+bf16-vs-fp32 top-1 agreement on held-out data in calibration.json - reached 99.5 %; otherwise fp32, said
+once), channels_last for conv nets, JPEG photos decoded at reduced scale (Pillow ``draft``) when the model
+input is at least 2x smaller, and decoding on worker threads while the model runs.
 
 CLI: ``hf-minerals predict --images IMAGES... --model DIR_OR_ID [--top_k 3] [--output_file preds.csv]``.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
+import itertools
 import os
 import sys
 import warnings
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +37,10 @@ from .openset import OODScorer, capture_features, find_scorer
 from .preprocessing import DataConfig, eval_transform, to_uint8_tensor
 
 UNKNOWN = "unknown"
-__all__ = ["CALIBRATION_FILE", "Prediction", "Predictor", "read_calibration"]
+__all__ = ["CALIBRATION_FILE", "Prediction", "Predictor", "bf16_supported", "default_bf16", "read_calibration"]
+#: bf16 goes on by default only when the model's recorded bf16-vs-fp32 top-1 agreement reaches this.
+BF16_MIN_AGREEMENT = 0.995
+_SAID: set[str] = set()
 #: model_type values of transformer backbones (channels_last does nothing useful for them).
 _NON_CONV = ("swin", "vit", "deit", "beit", "dinov2", "convnextv2_", "swinv2")
 
@@ -60,6 +69,18 @@ def softmax(logits: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
     """``softmax(logits / T)`` over the last axis in float32, as numpy: the ONE place probabilities come from
     (predictor, explainer, calibration), so a calibrated temperature means the same everywhere."""
     return torch.softmax(logits.detach().float() / temperature, dim=-1).numpy()
+
+
+def default_bf16(calibration: dict[str, Any] | None) -> tuple[bool, str]:
+    """(bf16 on?, why): on only with native bf16 and a recorded bf16 top-1 agreement >= 99.5 %."""
+    if not bf16_supported():
+        return False, "this CPU has no native bf16"
+    agree = (calibration or {}).get("bf16_top1_agreement")
+    if agree is None:
+        return False, "no bf16 agreement check recorded for this model: run `hf-minerals calibrate`"
+    if agree < BF16_MIN_AGREEMENT:
+        return False, f"bf16 agreed with fp32 on only {agree:.1%} of held-out images (< {BF16_MIN_AGREEMENT:.1%})"
+    return True, f"native bf16, {agree:.1%} top-1 agreement with fp32 on held-out images"
 
 
 class Predictor:
@@ -99,9 +120,12 @@ class Predictor:
             warnings.warn("bf16 requested but this CPU has no native bf16: it will be emulated (slow)", stacklevel=2)
         cfg = model.config
         is_conv = not str(getattr(cfg, "model_type", "")).startswith(_NON_CONV)
-        self.channels_last = (self.bf16 and is_conv) if channels_last is None else bool(channels_last)
+        self.channels_last = is_conv if channels_last is None else bool(channels_last)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        # bf16: a bf16 copy of the weights runs the batches, as pipeline(dtype=bfloat16) does (autocast would
+        # re-cast every weight on every call); ``self.model`` stays fp32 for the explainer's gradients.
+        self._run_model = copy.deepcopy(self.model).to(torch.bfloat16) if self.bf16 else self.model
         if num_threads:
             torch.set_num_threads(num_threads)
         if self.device.type == "cpu":
@@ -120,23 +144,30 @@ class Predictor:
         unknown_threshold: float | None = None,
         ood_threshold: float | None = None,
         use_calibration: bool = True,
+        bf16: bool | None = None,
         **kwargs: Any,
     ) -> Predictor:
         """Load model + processor + calibration through the one loader (``hf_minerals.model_loader``).
 
         ``calibration.json`` (written by ``hf-minerals calibrate``) supplies temperature, unknown threshold
         and the open-set score (``openset.safetensors``) with its threshold, unless they are passed
-        explicitly or ``use_calibration=False``.
+        explicitly or ``use_calibration=False``. ``bf16=None``: see :func:`default_bf16`.
         """
-        loaded = load_model(model_id, use_calibration=use_calibration)
+        loaded = load_model(model_id)  # calibration read even when unused: it holds the bf16 check
         model, calib = loaded.model, loaded.calibration
         cfg = DataConfig.from_processor(loaded.processor)
+        if bf16 is None:
+            bf16, why = default_bf16(calib)
+            if why not in _SAID:
+                _SAID.add(why)
+                print(f"hf-minerals: {'bf16' if bf16 else 'fp32'} inference ({why})", file=sys.stderr)
+        calib = calib if use_calibration else None
         if calib:
             temperature = calib.get("temperature", 1.0) if temperature is None else temperature
             unknown_threshold = calib.get("unknown_threshold") if unknown_threshold is None else unknown_threshold
         ood = find_scorer(model_id, calib)
         pred = cls(model, cfg, temperature=1.0 if temperature is None else temperature,
-                   unknown_threshold=unknown_threshold, ood=ood,
+                   unknown_threshold=unknown_threshold, bf16=bf16, ood=ood,
                    ood_threshold=(calib["ood"]["threshold"] if ood_threshold is None else ood_threshold)
                    if ood is not None else None, **kwargs)
         pred.calibration = calib
@@ -144,6 +175,30 @@ class Predictor:
         return pred
 
     # -- core ---------------------------------------------------------------------------------
+    @property
+    def decode_side(self) -> int:
+        """Smallest image side preprocessing needs: JPEGs may be decoded down to it (``imageio`` draft)."""
+        return max(*self.data_config.crop, self.data_config.resize_shortest or 0)
+
+    def load(self, source: Any) -> Image.Image:
+        """Decode one image file (reduced-scale JPEG decoding when the model input is >= 2x smaller)."""
+        return load_image(source, min_decode_side=self.decode_side)
+
+    def decoded(self, images: Iterable[Any], workers: int = 2) -> Iterator[Any]:
+        """Images in order; paths/bytes decoded on ``workers`` threads up to two batches ahead of the model
+        (Pillow releases the GIL while decoding). Each file is decoded once."""
+        window: deque = deque()
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for im in images:
+                ready = isinstance(im, (torch.Tensor, np.ndarray, Image.Image))
+                window.append(im if ready else pool.submit(self.load, im))
+                if len(window) > 2 * self.batch_size:
+                    head = window.popleft()
+                    yield head.result() if isinstance(head, Future) else head
+            while window:
+                head = window.popleft()
+                yield head.result() if isinstance(head, Future) else head
+
     def preprocess(self, images: Sequence[Image.Image | np.ndarray | torch.Tensor] | torch.Tensor) -> torch.Tensor:
         """Images -> pixel_values; same-size images go through the resize as one uint8 batch (same maths, one call)."""
         if not isinstance(images, torch.Tensor) and len(images) > 1:
@@ -155,7 +210,7 @@ class Predictor:
     @torch.inference_mode()
     def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw logits and pooled features (the classifier head's input; what the open-set score reads)."""
-        with capture_features(self.model) as feats:
+        with capture_features(self._run_model) as feats:
             logits = self.logits(pixel_values)
         return logits, torch.cat(feats) if feats else torch.zeros(0, 0)
 
@@ -171,9 +226,8 @@ class Predictor:
         outs = []
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         for chunk in pixel_values.split(self.batch_size):
-            chunk = chunk.to(self.device).contiguous(memory_format=fmt)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                outs.append(self.model(pixel_values=chunk).logits.float().cpu())
+            chunk = chunk.to(self.device, torch.bfloat16 if self.bf16 else torch.float32).contiguous(memory_format=fmt)
+            outs.append(self._run_model(pixel_values=chunk).logits.float().cpu())
         return torch.cat(outs, dim=0) if outs else torch.zeros(0, len(self.labels))
 
     def probabilities(self, logits: torch.Tensor) -> np.ndarray:
@@ -183,8 +237,8 @@ class Predictor:
     def iter_scores(self, images: Iterable[Any]) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """Yield ((n, C) calibrated probabilities, (n,) open-set scores or None) batch by batch (streams)."""
         batch: list[Any] = []
-        for im in images:
-            batch.append(im if isinstance(im, (torch.Tensor, np.ndarray, Image.Image)) else load_image(im))
+        for im in self.decoded(images):
+            batch.append(im)
             if len(batch) == self.batch_size:
                 yield self._scores(batch)
                 batch = []
@@ -294,10 +348,10 @@ def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return scan_paths(paths).files
 
 
-def _load_or_error(path: Path) -> Image.Image | str:
+def _load_or_error(path: Path, min_decode_side: int | None = None) -> Image.Image | str:
     notes: list[str] = []
     try:
-        image = load_image(path, notes=notes)
+        image = load_image(path, notes=notes, min_decode_side=min_decode_side)
     except ImageLoadError as exc:
         return exc.reason
     for note in notes:
@@ -316,11 +370,13 @@ def predict_files(
 
     chunks = [paths[i : i + predictor.batch_size] for i in range(0, len(paths), predictor.batch_size)]
     bar = tqdm(total=len(paths), unit="img", desc="predict", disable=not progress)
+    # tiles read the photo at native scale: no reduced-scale JPEG decoding then
+    load = partial(_load_or_error, min_decode_side=None if tiles else predictor.decode_side)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        pending = pool.map(_load_or_error, chunks[0]) if chunks else None
+        pending = pool.map(load, chunks[0]) if chunks else None
         for i, chunk in enumerate(chunks):
             loaded = list(pending)
-            pending = pool.map(_load_or_error, chunks[i + 1]) if i + 1 < len(chunks) else None
+            pending = pool.map(load, chunks[i + 1]) if i + 1 < len(chunks) else None
             good = [im for im in loaded if not isinstance(im, str)]
             preds = iter(predictor.predict(good, top_k=top_k, tiles=tiles) if good else [])
             for path, im in zip(chunk, loaded):
@@ -351,7 +407,9 @@ class PredictArguments:
     )
     batch_size: int = 32
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's choice)"})
-    bf16: bool = field(default=False, metadata={"help": "bf16 autocast (faster on AMX/AVX512-bf16 CPUs)"})
+    bf16: bool | None = field(default=None, metadata={
+        "help": "bf16 inference (default: on where the CPU runs bf16 natively and calibration.json records >= 99.5%% "
+                "top-1 agreement with fp32; --bf16 false forces fp32)"})
     unknown_threshold: float | None = field(
         default=None, metadata={"help": "answer 'unknown' below this top probability (default: calibration.json, else off)"}
     )
@@ -377,6 +435,21 @@ def main(argv: list[str] | None = None) -> int:
                                           ood_threshold=args.ood_threshold)
     k = max(1, min(args.top_k, len(predictor.labels)))
     fields = ["path", "label", "score", "ood_score"] + [f"top{j}_{s}" for j in range(1, k + 1) for s in ("label", "score")] + ["error"]
+    from . import distributed
+
+    if distributed.is_distributed():  # accelerate launch: each process a share of whole batches, one merged CSV
+        if not args.output_file:
+            sys.exit("hf-minerals predict: error: with several processes give --output_file (the merged CSV)")
+        if distributed.is_main():
+            save_args(args_file_for(args.output_file), args, command="hf-minerals predict")
+        mine, first = distributed.my_share(scan.files, group=predictor.batch_size)
+        rows: Iterable[dict[str, Any]] = predict_files(predictor, mine, top_k=k, progress=not args.no_progress)
+        if distributed.is_main():  # paths left out by the scan come first, as in one process
+            rows = itertools.chain(({"path": p, "error": r} for p, r in scan.skipped), rows)
+        distributed.write_csv_sharded(rows, fields, args.output_file)
+        print(f"hf-minerals predict: process {distributed.state().process_index} classified images "
+              f"{first}-{first + len(mine) - 1} -> {args.output_file}", file=sys.stderr)
+        return 0
     if args.output_file:
         save_args(args_file_for(args.output_file), args, command="hf-minerals predict")
     out = open(args.output_file, "w", newline="") if args.output_file else sys.stdout  # noqa: SIM115

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from . import explain as xai
+from .fairlock import FairLock, LockedPredictor
 from .imageio import ImageLoadError, load_image, mode_note
 from .inputs import limits as input_limits
 from .predict import UNKNOWN, Predictor
@@ -69,6 +70,8 @@ class Limits:
     map_max_pixels: int = field(default_factory=lambda: _env_int("HF_MINERALS_MAP_MAX_PIXELS", 4096 * 4096))
     concurrency: int = field(default_factory=lambda: _env_int("HF_MINERALS_CONCURRENCY", 2))
     queue_size: int = field(default_factory=lambda: _env_int("HF_MINERALS_QUEUE_SIZE", 64))
+    #: tiles per model call of a section map: a grain request waits behind at most one such call
+    map_batch: int = field(default_factory=lambda: _env_int("HF_MINERALS_MAP_BATCH", 2))
     display_side: int = 768  # longest side of the overlay shown in the page
 
 
@@ -142,8 +145,10 @@ class MineralService:
             float(predictor.unknown_threshold) if predictor.unknown_threshold is not None else DEFAULT_UNKNOWN_THRESHOLD
         )
         self.calibrated = bool(getattr(predictor, "calibration", None))
-        # Attribution hooks live on the shared model: one request at a time inside it.
-        self._model_lock = threading.Lock()
+        # Attribution hooks live on the shared model: one model call at a time inside it, first come first
+        # served; a section map takes it per batch (LockedPredictor), so grain requests never wait for a map.
+        self._model_lock = FairLock()
+        self._plot_lock = threading.Lock()  # pyplot is not thread-safe
 
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike | None = None, limits: Limits | None = None, *,
@@ -290,9 +295,9 @@ class MineralService:
         threshold = self._threshold(unknown_threshold)
         image, note = self.load(upload, max_pixels=self.limits.map_max_pixels)
         t0 = time.perf_counter()
-        with self._model_lock, tempfile.TemporaryDirectory() as tmp:  # pyplot is not thread-safe either
-            m = map_section(self.predictor, np.asarray(image), tile=tile, progress=False,
-                            canvas_max_side=self.limits.display_side, unknown_threshold=threshold)
+        m = map_section(LockedPredictor(self.predictor, self._model_lock, self.limits.map_batch), np.asarray(image), tile=tile,
+                        progress=False, canvas_max_side=self.limits.display_side, unknown_threshold=threshold)
+        with self._plot_lock, tempfile.TemporaryDirectory() as tmp:
             with Image.open(save_figure(m, map_rgb(m), Path(tmp) / "map.png", title=f"mineral map, {tile} px tiles")) as im:
                 figure = im.convert("RGB")
         seconds = time.perf_counter() - t0

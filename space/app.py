@@ -175,8 +175,11 @@ def build_app(model: str | os.PathLike | None = None, *, service: MineralService
             examples, captions = _examples("section")
             if examples:
                 gr.Examples(examples, inputs=[section], example_labels=captions, label=SYNTHETIC_NOTE)
+            # its own queue (one map at a time), so maps never take the grain endpoints' slots; the model
+            # itself is shared batch by batch, first come first served (hf_minerals.fairlock)
             map_button.click(user_errors(service.map_section), [section, tile, map_threshold],
-                             [section_map, section_overlay, abundance, map_text], api_name="map_section", **common)
+                             [section_map, section_overlay, abundance, map_text], api_name="map_section",
+                             concurrency_id="map", concurrency_limit=1, preprocess=False)
 
         def predict(image: FileData, unknown_threshold: float | None = None) -> dict:
             """Probabilities, answer ('unknown' below the threshold) and timing for one image, as JSON."""

@@ -186,12 +186,15 @@ def test_predict_cli_tiles_flag(tiny_model_factory, tmp_path):
     from hf_minerals.cli import main as cli_main
 
     rng = np.random.default_rng(0)
-    Image.fromarray(np.repeat(np.repeat(rng.integers(0, 255, (30, 45, 3), dtype=np.uint8), 8, 0), 8, 1)).save(tmp_path / "big.png")
+    # a JPEG >= 2x the input: without tiles the CLI may decode it at reduced scale; with tiles it must not
+    big = Image.fromarray(np.repeat(np.repeat(rng.integers(0, 255, (30, 45, 3), dtype=np.uint8), 8, 0), 8, 1))
+    big.save(tmp_path / "big.jpg", quality=95)
     folder = tiny_model_factory("resnet", init="kaiming")
-    cli_main(["predict", "--images", str(tmp_path / "big.png"), "--model", str(folder), "--tiles", "true",
+    cli_main(["predict", "--images", str(tmp_path / "big.jpg"), "--model", str(folder), "--tiles", "true",
               "--output_file", str(tmp_path / "out.csv"), "--no_progress", "true"])
     row = next(csv.DictReader((tmp_path / "out.csv").open()))
-    expected = Predictor.from_pretrained(folder).predict_proba([tmp_path / "big.png"], tiles=True)[0]
+    full = Image.open(tmp_path / "big.jpg").convert("RGB")  # decoded at full size
+    expected = Predictor.from_pretrained(folder).predict_proba([full], tiles=True)[0]
     assert float(row["score"]) == pytest.approx(float(expected.max()), abs=1e-5)
 
 

@@ -1,10 +1,11 @@
-"""Predictor speed: images/s vs ``transformers.pipeline`` on the same model and images, bf16 and
-channels_last measured, and the share of this CPU's measured fp32 matmul peak the forward pass reaches.
+"""Predictor vs ``transformers.pipeline`` on files, in one run: pipeline fp32 (its default) and bf16,
+Predictor fp32, bf16 and default, on 224-px PNGs and photo-sized JPEGs (2048x1536, 3396x2547, quality 90);
+top-1 agreement and max probability difference against pipeline fp32 on a *trained* model.
 
-``python scripts/benchmark.py predict [--quick] [--model DIR] [--n 64] [--batch_size 16]``
+``python scripts/benchmark.py predict [--quick] [--model DIR] [--n 64] [--photos 8] [--batch_size 16]``
 
-Models: the paper's Swin-T architecture (random init - speed does not depend on the weights) at 224 px,
-ResNet-50 for channels_last, and the quickstart model when it exists. Images: SYNTHETIC scenes.
+Models: the trained quickstart model (or ``--model``), and the paper's Swin-T architecture (random init -
+speed only); ResNet-50 (random init) for channels_last. Inputs: SYNTHETIC scenes and sections.
 """
 
 from __future__ import annotations
@@ -76,46 +77,85 @@ def synthetic_images(n: int, size: int) -> list:
     return [Image.fromarray(render_scene(PAPER_MINERALS[i % 5], size=size, seed=i).image) for i in range(n)]
 
 
-def bench_model(folder: Path, images: list, batch_size: int, repeats: int) -> dict[str, Any]:
-    """pipeline vs Predictor (fp32, bf16) on the same images; agreement; FLOPs and matmul share."""
+def write_inputs(folder: Path, n_png: int, n_photo: int) -> dict[str, list[Path]]:
+    """SYNTHETIC inputs as files: 224-px PNG scenes, and photo-sized JPEGs (quality 90) cut from two rendered
+    sections (flips/turns of them, so every file differs)."""
+    from PIL import Image
+
+    from ..synthetic import render_section
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sets: dict[str, list[Path]] = {"png_224": []}
+    for i, im in enumerate(synthetic_images(n_png, 224)):
+        sets["png_224"].append(folder / f"synthetic_scene_{i}.png")
+        im.save(sets["png_224"][-1])
+    sections = [render_section(3396, 2547, seed=900 + k).image for k in range(2)]
+    for w, h in ((2048, 1536), (3396, 2547)):
+        key = f"jpeg_{w}x{h}"
+        sets[key] = []
+        for i in range(n_photo):
+            arr = sections[i % 2]
+            arr = arr[::-1] if i // 2 % 2 else arr
+            arr = arr[:, ::-1] if i // 4 % 2 else arr
+            sets[key].append(folder / f"synthetic_photo_{w}x{h}_{i}.jpg")
+            Image.fromarray(np.ascontiguousarray(arr[:h, :w])).save(sets[key][-1], quality=90)
+    return sets
+
+
+def bench_inputs(folder: Path, paths: list[Path], batch_size: int, repeats: int) -> dict[str, Any]:
+    """pipeline fp32 / bf16 vs Predictor fp32 / bf16 / default on the same files; answers vs pipeline fp32."""
     from transformers import pipeline
 
-    n = len(images)
-    fp32 = Predictor.from_pretrained(folder, batch_size=batch_size, use_calibration=False)
-    pipe = pipeline("image-classification", model=str(folder), batch_size=batch_size)
+    from ..predict import read_calibration
+
+    files = [str(p) for p in paths]
+    fp32 = Predictor.from_pretrained(folder, batch_size=batch_size, use_calibration=False, bf16=False)
     k = len(fp32.labels)
-    t_pipe = timeit(lambda: pipe(images, top_k=k), repeats=repeats)
-    t_fp32 = timeit(lambda: fp32.predict(images), repeats=repeats)
-    p_fp32 = fp32.predict_proba(images)
-    ref = pipe(images, top_k=k)
-    p_pipe = np.array([[{d["label"]: d["score"] for d in out}[name] for name in fp32.labels] for out in ref])
-    bf16 = Predictor.from_pretrained(folder, batch_size=batch_size, bf16=True, use_calibration=False)
-    t_bf16 = timeit(lambda: bf16.predict(images), repeats=repeats)
-    p_bf16 = bf16.predict_proba(images)
-    pixel_values = fp32.preprocess(images)
-    t_model = timeit(lambda: fp32.logits(pixel_values), repeats=repeats)
-    gflop = forward_gflops(fp32.model, fp32.data_config.crop)
-    return {
-        "model_type": fp32.model.config.model_type,
-        "input": list(fp32.data_config.crop),
-        "gflop_per_image": round(gflop, 4),
-        "images": n,
-        "batch_size": batch_size,
-        "pipeline_images_per_s": n / t_pipe,
-        "predictor_fp32_images_per_s": n / t_fp32,
-        "predictor_bf16_images_per_s": n / t_bf16,
-        "model_only_fp32_images_per_s": n / t_model,
-        "ratio_fp32_vs_pipeline": t_pipe / t_fp32,
-        "ratio_bf16_vs_pipeline": t_pipe / t_bf16,
-        "fp32_vs_pipeline_max_abs_prob_diff": float(np.abs(p_fp32 - p_pipe).max()),
-        "fp32_vs_pipeline_top1_agreement": float((p_fp32.argmax(1) == p_pipe.argmax(1)).mean()),
-        "bf16_vs_fp32_max_abs_prob_diff": float(np.abs(p_bf16 - p_fp32).max()),
-        "bf16_vs_fp32_top1_agreement": float((p_bf16.argmax(1) == p_fp32.argmax(1)).mean()),
-        "bf16_channels_last": bf16.channels_last,
-        "_gflop": gflop,
-        "_t_fp32": t_fp32,
-        "_t_model": t_model,
+    runners: dict[str, Any] = {}
+    pipe32 = pipeline("image-classification", model=str(folder), batch_size=batch_size)
+    runners["pipeline_fp32"] = lambda: pipe32(files, top_k=k)
+    if bf16_supported():
+        pipe16 = pipeline("image-classification", model=str(folder), batch_size=batch_size, dtype=torch.bfloat16)
+        runners["pipeline_bf16"] = lambda: pipe16(files, top_k=k)
+    bf16 = Predictor.from_pretrained(folder, batch_size=batch_size, use_calibration=False, bf16=True)
+    default = Predictor.from_pretrained(folder, batch_size=batch_size, use_calibration=False)
+    runners["predictor_fp32"] = lambda: fp32.predict_proba(files)
+    runners["predictor_bf16"] = lambda: bf16.predict_proba(files)
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    outputs: dict[str, Any] = {name: fn() for name, fn in runners.items()}  # warm-up, and the answers
+    for _ in range(repeats):  # interleaved, best of: shared-machine noise hits every variant alike
+        for name, fn in runners.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    best = {name: min(v) for name, v in times.items()}
+
+    def probs(name: str) -> np.ndarray:
+        out = outputs[name]
+        if name.startswith("pipeline"):
+            return np.array([[{d["label"]: d["score"] for d in row}[lab] for lab in fp32.labels] for row in out])
+        return out
+
+    ref = probs("pipeline_fp32")
+    n = len(files)
+    res: dict[str, Any] = {"images": n, "images_per_s": {name: n / t for name, t in best.items()},
+                           "seconds_all": times, "default_predictor_bf16": default.bf16}
+    for name in runners:
+        if name != "pipeline_fp32":
+            p = probs(name)
+            res[f"{name}_vs_pipeline_fp32"] = {"top1_agreement": float((p.argmax(1) == ref.argmax(1)).mean()),
+                                               "max_prob_diff": float(np.abs(p - ref).max())}
+    pipe_default = "pipeline_fp32"  # pipeline()'s default dtype
+    pred_default = "predictor_bf16" if default.bf16 else "predictor_fp32"
+    res["ratios"] = {
+        "predictor_fp32_vs_pipeline_fp32": best["pipeline_fp32"] / best["predictor_fp32"],
+        "default_predictor_vs_default_pipeline": best[pipe_default] / best[pred_default],
+        "predictor_bf16_vs_pipeline_bf16": (best["pipeline_bf16"] / best["predictor_bf16"]) if "pipeline_bf16" in best else None,
+        "predictor_bf16_vs_pipeline_fp32": best["pipeline_fp32"] / best["predictor_bf16"],
     }
+    res["default_dtype"] = {"predictor": "bf16" if default.bf16 else "fp32", "pipeline": "fp32",
+                            "calibration_bf16_top1_agreement": (read_calibration(folder) or {}).get("bf16_top1_agreement")}
+    return res
 
 
 def bench_channels_last(folder: Path, images: list, batch_size: int, repeats: int) -> dict[str, float]:
@@ -133,52 +173,65 @@ def bench_channels_last(folder: Path, images: list, batch_size: int, repeats: in
 @dataclass
 class Arguments:
     model: str | None = field(default=None, metadata={
-        "help": "also benchmark this model (default: quickstart model if present)"})
-    n: int | None = field(default=None, metadata={"help": "images (default 16 quick, 64)"})
+        "help": "trained model (default: the quickstart model; required otherwise)"})
+    n: int | None = field(default=None, metadata={"help": "224-px PNG images (default 16 quick, 64)"})
+    photos: int | None = field(default=None, metadata={"help": "photo-sized JPEGs per size (default 4 quick, 8)"})
     batch_size: int = 16
     threads: int | None = field(default=None, metadata={"help": "torch threads (default: torch's choice)"})
+    no_swin_tiny: bool = field(default=False, metadata={"help": "skip the paper-size Swin-T (random init) runs"})
 
 
 def run(quick: bool, opts: Arguments) -> dict[str, Any]:
-    fill_quick(opts, quick, n=(16, 64))
+    fill_quick(opts, quick, n=(16, 64), photos=(4, 8))
     repeats = 2 if quick else 3
     torch.set_flush_denormal(True)
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    labels = ("arsenopyrite", "chalcopyrite", "gold", "pyrite", "stibnite")
-    t0 = time.perf_counter()
-    images = synthetic_images(opts.n, 224)
+    model = Path(opts.model) if opts.model else QUICKSTART_MODEL
+    if not (model / "config.json").exists():
+        raise SystemExit(f"the predict benchmark needs a trained model: {model} not found "
+                         "(run `make quickstart`, or pass --model DIR)")
     result: dict[str, Any] = {
-        "images": f"{opts.n} SYNTHETIC scenes (hf_minerals.synthetic.render_scene, 224 px)",
+        "inputs": f"SYNTHETIC: {opts.n} 224-px PNG scenes; {opts.photos} JPEGs (quality 90) of 2048x1536 and of "
+                  "3396x2547 cut from rendered sections",
         "bf16_native": bf16_supported(),
         "torch_threads": torch.get_num_threads(),
-        "render_seconds": round(time.perf_counter() - t0, 1),
     }
     peak = matmul_peak_gflops()
     result["matmul_fp32_peak_gflops"] = peak
     result["matmul_bf16_peak_gflops"] = matmul_peak_gflops(dtype=torch.bfloat16) if bf16_supported() else None
+    labels = ("arsenopyrite", "chalcopyrite", "gold", "pyrite", "stibnite")
     with tempfile.TemporaryDirectory() as tmp:
-        runs = {"swin-tiny (paper architecture, random init: speed only)":
-                save_random_model("swin-tiny", Path(tmp) / "swin", labels)}
-        model = Path(opts.model) if opts.model else (QUICKSTART_MODEL if QUICKSTART_MODEL.is_dir() else None)
-        if model is not None:
-            runs[f"{model} (trained)"] = model
+        t0 = time.perf_counter()
+        sets = write_inputs(Path(tmp) / "inputs", opts.n, opts.photos)
+        result["render_seconds"] = round(time.perf_counter() - t0, 1)
+        runs = {f"{model} (trained)": model}
+        if not opts.no_swin_tiny:
+            runs["swin-tiny (paper architecture, random init: speed only)"] = save_random_model(
+                "swin-tiny", Path(tmp) / "swin", labels)
         result["models"] = {}
         for name, folder in runs.items():
-            r = bench_model(folder, images, opts.batch_size, repeats)
-            gflop, t_fp32, t_model = r.pop("_gflop"), r.pop("_t_fp32"), r.pop("_t_model")
-            r["fp32_share_of_matmul_peak"] = gflop * opts.n / t_model / peak
-            r["fp32_share_of_matmul_peak_end_to_end"] = gflop * opts.n / t_fp32 / peak
+            fp32 = Predictor.from_pretrained(folder, use_calibration=False, bf16=False)
+            r: dict[str, Any] = {"model_type": fp32.model.config.model_type, "input": list(fp32.data_config.crop),
+                                 "gflop_per_image": round(forward_gflops(fp32.model, fp32.data_config.crop), 4)}
+            for key, paths in sets.items():
+                r[key] = bench_inputs(folder, paths, opts.batch_size, repeats)
             result["models"][name] = r
         cnn = save_random_model("resnet-50", Path(tmp) / "resnet", labels)
-        result["channels_last_resnet50_model_only"] = bench_channels_last(cnn, images[: max(8, opts.n // 3)],
-                                                                          opts.batch_size, repeats)
-    main = next(iter(result["models"].values()))
+        result["channels_last_resnet50_model_only"] = bench_channels_last(
+            cnn, synthetic_images(max(8, opts.n // 4), 224), opts.batch_size, repeats)
+    trained = result["models"][f"{model} (trained)"]
+    photo = trained["jpeg_3396x2547"]
     result["headline"] = {
-        "ratio_fp32_vs_pipeline": main["ratio_fp32_vs_pipeline"],
-        "ratio_bf16_vs_pipeline": main["ratio_bf16_vs_pipeline"],
-        "bf16_vs_fp32_top1_agreement": main["bf16_vs_fp32_top1_agreement"],
-        "fp32_share_of_matmul_peak": main["fp32_share_of_matmul_peak"],
-        "target_ratio": 2.0,
+        "model": str(model),
+        "photo_3396x2547_fp32_predictor_vs_fp32_pipeline": photo["ratios"]["predictor_fp32_vs_pipeline_fp32"],
+        "photo_3396x2547_default_predictor_vs_default_pipeline": photo["ratios"]["default_predictor_vs_default_pipeline"],
+        "photo_3396x2547_bf16_predictor_vs_bf16_pipeline": photo["ratios"]["predictor_bf16_vs_pipeline_bf16"],
+        "photo_3396x2547_fp32_top1_agreement_vs_pipeline": photo["predictor_fp32_vs_pipeline_fp32"]["top1_agreement"],
+        "photo_2048x1536_fp32_predictor_vs_fp32_pipeline":
+            trained["jpeg_2048x1536"]["ratios"]["predictor_fp32_vs_pipeline_fp32"],
+        "png_224_fp32_predictor_vs_fp32_pipeline": trained["png_224"]["ratios"]["predictor_fp32_vs_pipeline_fp32"],
+        "default_predictor_dtype": photo["default_dtype"],
+        "targets": {"fp32_vs_fp32": 2.0, "default_vs_default": 2.5, "same_dtype": 1.2},
     }
     return result

@@ -79,10 +79,12 @@ def map_section(
     canvas_max_side: int = 1600,
     progress: bool = True,
     unknown_threshold: float | None = None,
+    ore: Any = None,
 ) -> SectionMap:
     """Classify every non-background tile of ``source`` and account its area (see module docstring).
 
     ``unknown_threshold``: this call's threshold (a Space request's); None = the predictor's own.
+    ``ore``: an ``ore.OreThreshold`` (per-image, illumination-corrected) used instead of ``background_luma``.
     """
     from tqdm.auto import tqdm
 
@@ -101,7 +103,8 @@ def map_section(
         W, H, grid, list(predictor.labels), np.full((n, c), np.nan, np.float32), np.zeros(n, np.uint8),
         np.full(n, np.nan, np.float32), np.full(n, -1, np.int16), np.zeros(n, np.int64), np.zeros(n, np.int64), scale,
         np.zeros((ch, cw, 3), np.uint8), np.zeros((ch, cw), np.int32), np.zeros((ch, cw), bool),
-        settings={"tile": tile_eff, "stride": stride_eff, "background_luma": background_luma,
+        settings={"tile": tile_eff, "stride": stride_eff,
+                  "background_luma": background_luma if ore is None else ore.to_dict(),
                   "min_ore_share": min_ore_share, "unknown_threshold": threshold,
                   "ood_threshold": predictor.ood_threshold if predictor.ood is not None else None,
                   "temperature": predictor.temperature, "source": src.kind},
@@ -141,10 +144,12 @@ def map_section(
         if cy1 > cy0:
             sub = band[np.arange(cy0, cy1) * scale - y0][:, ::scale]
             out.thumbnail[cy0:cy1] = sub
-            out.canvas_bright[cy0:cy1] = luma(sub) >= background_luma
+            out.canvas_bright[cy0:cy1] = (luma(sub) >= background_luma if ore is None else
+                                          ore.mask_at(sub, np.arange(cy0, cy1) * scale, np.arange(cw) * scale))
             out.canvas_tile[cy0:cy1] = r * cols + col_of_cx[None, :]
         # bright-pixel counts of every owned rectangle in this band row, in one vectorised pass
-        col_bright = (luma(band[oy0:oy1]) >= background_luma).sum(0, dtype=np.int64)
+        bright = luma(band[oy0:oy1]) >= background_luma if ore is None else ore.ore_mask(band[oy0:oy1], y0 + oy0)
+        col_bright = bright.sum(0, dtype=np.int64)
         row0 = r * cols
         out.bright_px[row0 : row0 + cols] = np.add.reduceat(col_bright, xs.own_start)
         out.owned_px[row0 : row0 + cols] = (oy1 - oy0) * (xs.own_end - xs.own_start)

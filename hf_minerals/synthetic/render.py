@@ -131,14 +131,16 @@ def render_gangue(size: int = 224, seed: int = 0, shift: str | None = None) -> S
 class _SectionLayout:
     """Cell-addressed layout of an unbounded section; cells are composed on demand and cached."""
 
-    def __init__(self, seed: int, classes: tuple[str, ...], im: Imaging, um_per_px: float, matrix) -> None:
+    def __init__(self, seed: int, classes: tuple[str, ...], im: Imaging, um_per_px: float, matrix,
+                 mode: str = "cells") -> None:
         self.seed, self.classes, self.im, self.upp, self.matrix = seed, classes, im, um_per_px, matrix
+        self.compose = sc.CELL_COMPOSERS[mode]
         self.cache: dict[tuple[int, int], list] = {}
 
     def cell(self, cx: int, cy: int) -> list:
         key = (cx, cy)
         if key not in self.cache:
-            self.cache[key] = sc.compose_cell(self.seed, cx, cy, CELL, self.classes, self.im, self.upp, self.matrix)
+            self.cache[key] = self.compose(self.seed, cx, cy, CELL, self.classes, self.im, self.upp, self.matrix)
         return self.cache[key]
 
     def window(self, x0: int, y0: int, w: int, h: int) -> Layout:
@@ -159,8 +161,10 @@ class _SectionLayout:
             del self.cache[k]
 
 
-def _section_setup(width: int, height: int, seed: int, classes, shift):
+def _section_setup(width: int, height: int, seed: int, classes, shift, mode: str = "cells"):
     _check_seed(seed)
+    if mode not in sc.CELL_COMPOSERS:
+        raise ValueError(f"unknown section mode {mode!r}; choose from {list(sc.CELL_COMPOSERS)}")
     if width < 16 or height < 16 or width * height > MAX_PIXELS:
         raise ValueError(f"section size {width}x{height} out of range (16 px .. {MAX_PIXELS} pixels)")
     classes = tuple(classes or ALL_SYNTHETIC_MINERALS)
@@ -173,41 +177,46 @@ def _section_setup(width: int, height: int, seed: int, classes, shift):
     matrix = sc.make_matrix(np.random.default_rng([seed, _salt("section"), 2]))
     if matrix.phase == "resin":
         matrix = sc.make_matrix(np.random.default_rng([seed, _salt("section"), 3]))
-    return classes, im, _SectionLayout(seed, classes, im, im.field_um / width, matrix), int(rng.integers(2**31))
+    return classes, im, _SectionLayout(seed, classes, im, im.field_um / width, matrix, mode), int(rng.integers(2**31))
 
 
 def render_section_tiles(width: int, height: int, seed: int = 0, classes=None, shift: str | None = None,
-                         tile: int = 1024, jpeg_per_tile: bool = True) -> Iterator[tuple[int, int, Scene]]:
+                         tile: int = 1024, jpeg_per_tile: bool = True, mode: str = "cells",
+                         ) -> Iterator[tuple[int, int, Scene]]:
     """Yield ``(x0, y0, Scene)`` tiles of a ``width`` x ``height`` section, row by row.
 
     Memory stays bounded by the tile size, so mosaics of 20k x 20k px work. Tiles join seamlessly and
     equal the same window of :func:`render_section` (JPEG, if the shift asks for it, is applied per tile
-    here and once over the whole image there).
+    here and once over the whole image there). ``mode``: ``cells`` (one dominant mineral per 512-px
+    cell) or ``mixed`` (2-4 minerals per cell with inclusions and fracture fills; its own seed stream).
     """
     if tile < 64:
         raise ValueError("tile must be >= 64 px")
-    classes, im, layout, noise_seed = _section_setup(width, height, seed, classes, shift)
+    classes, im, layout, noise_seed = _section_setup(width, height, seed, classes, shift, mode)
     for y0 in range(0, height, tile):
         layout.forget_above(y0 // CELL - 3)
         for x0 in range(0, width, tile):
             w, h = min(tile, width - x0), min(tile, height - y0)
             lay = layout.window(x0 - 64, y0 - 64, w + 128, h + 128)
             img, mask = _render_window(lay, im, x0, y0, w, h, (width, height), noise_seed)
-            meta = {"synthetic": True, "kind": "section_tile", "x0": x0, "y0": y0, "seed": int(seed), "shift": shift}
+            meta = {"synthetic": True, "kind": "section_tile", "x0": x0, "y0": y0, "seed": int(seed), "shift": shift,
+                    "mode": mode}
             yield x0, y0, Scene(jpeg(img, im.jpeg_quality) if jpeg_per_tile else img, mask, meta)
 
 
-def render_section(width: int, height: int, seed: int = 0, classes=None, shift: str | None = None) -> Scene:
+def render_section(width: int, height: int, seed: int = 0, classes=None, shift: str | None = None,
+                   mode: str = "cells") -> Scene:
     """A whole-section image with many grains of several minerals and its full label mask.
 
     Holds the whole image in memory (4 bytes/pixel); for bigger mosaics stream :func:`render_section_tiles`."""
     if width * height > MAX_PIXELS_IN_MEMORY:
         raise ValueError(f"{width}x{height} is too big to hold in memory ({MAX_PIXELS_IN_MEMORY} pixels max); "
                          "stream it with render_section_tiles(...) instead")
-    classes, im, _, _ = _section_setup(width, height, seed, classes, shift)
+    classes, im, _, _ = _section_setup(width, height, seed, classes, shift, mode)
     image = np.empty((height, width, 3), np.uint8)
     mask = np.empty((height, width), np.uint8)
-    for x0, y0, part in render_section_tiles(width, height, seed, classes, shift, 1024, jpeg_per_tile=False):
+    for x0, y0, part in render_section_tiles(width, height, seed, classes, shift, 1024, jpeg_per_tile=False,
+                                              mode=mode):
         h, w = part.mask.shape
         image[y0 : y0 + h, x0 : x0 + w] = part.image
         mask[y0 : y0 + h, x0 : x0 + w] = part.mask
@@ -216,6 +225,7 @@ def render_section(width: int, height: int, seed: int = 0, classes=None, shift: 
         "synthetic": True,
         "generator": f"hf_minerals.synthetic v{GENERATOR_VERSION}",
         "kind": "section",
+        "mode": mode,
         "seed": int(seed),
         "shift": shift,
         "classes": list(classes),

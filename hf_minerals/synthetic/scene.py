@@ -251,6 +251,35 @@ def compose_cell(seed: int, cx: int, cy: int, cell: int, classes: tuple[str, ...
     return items
 
 
+def compose_mixed_cell(seed: int, cx: int, cy: int, cell: int, classes: tuple[str, ...], im: Imaging,
+                       upp: float, matrix: Grain) -> list:
+    """A ``mixed`` section cell: 2-4 minerals side by side, associations twice as likely (gold locked in
+    pyrite/arsenopyrite, chalcopyrite/gold filling fractures), so no cell has one dominant mineral.
+
+    Its own seed stream (salt 202), so ``mixed`` sections never share cells with the default mode."""
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, 202, cy & 0xFFFFFFFF, cx & 0xFFFFFFFF])
+    x0, y0 = cx * cell, cy * cell
+    b = _Builder()
+    _gangue(b, matrix, rng, x0, y0, cell, cell, upp)
+    weights = np.array([ABUNDANCE[c] for c in classes])
+    k = min(len(classes), int(rng.integers(2, 5)))
+    picks = rng.choice(len(classes), size=k, replace=False, p=weights / weights.sum())
+    for mineral in (str(classes[int(i)]) for i in picks):
+        coverage = rng.uniform(0.02, 0.15) * (0.3 if mineral == "gold" else 1.0)
+        assoc = [a for a, p in ASSOCIATIONS[mineral] if rng.random() < min(1.0, 2 * p) and _allowed(a, classes)]
+        fill = next((a.split(":")[1] for a in assoc if a.startswith("fill:")), "pit")
+        _place_label_grains(b, mineral, assoc, fill, [], rng, im, upp, 0.4 * cell, coverage * cell * cell, 30,
+                            lambda rng: np.array([x0 + rng.uniform(0, cell), y0 + rng.uniform(0, cell)]),
+                            (x0, y0, cell, cell))
+    items = [(z, gs, fs, []) for z, _, gs, fs in b.items]
+    items.append((99.0, [], [], make_scratches(rng, x0, y0, cell, cell, float(rng.uniform(0.3, 2.0)))))
+    return items
+
+
+#: Section layout modes: ``cells`` (one dominant mineral per 512-px cell) and ``mixed``.
+CELL_COMPOSERS = {"cells": compose_cell, "mixed": compose_mixed_cell}
+
+
 def _allowed(kind: str, classes: tuple[str, ...]) -> bool:
     name = kind.split(":")[-1]
     if kind == "gold_in_host":
