@@ -112,7 +112,7 @@ def dataset_logits(predictor: Predictor, split: Any, progress: bool = True) -> t
     bs = predictor.batch_size
     for start in tqdm(range(0, len(split), bs), desc="calibration logits", disable=not progress):
         rows = split[start : start + bs]
-        out.append(predictor.logits(predictor.preprocess([load_image(im) for im in rows["image"]])))
+        out.append(predictor.view_logits([load_image(im) for im in rows["image"]]))  # the logits the Predictor answers with
         ys.append(to_model[np.asarray(rows["label"])])
     return torch.cat(out), np.concatenate(ys)
 

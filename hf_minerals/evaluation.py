@@ -166,7 +166,7 @@ def evaluate_and_report(
     chunks = []
     with tqdm(total=len(ds), desc=f"evaluating {split}", unit="img", disable=not progress) as bar:
         for batch in _batches(_images(ds), predictor.batch_size):
-            chunks.append(predictor.logits(predictor.preprocess(batch)))
+            chunks.append(predictor.view_logits(batch))  # what the Predictor answers (photo views included)
             bar.update(len(batch))
     logits = torch.cat(chunks, dim=0)
     probs = predictor.probabilities(logits)  # calibrated (temperature of calibration.json, if any)

@@ -222,6 +222,7 @@ def build_model_card(
         per_class_table=per_class_table,
         has_confusion_matrix=(model_dir / "confusion_matrix.png").exists(),
         has_training_curves=(model_dir / "training_curves.png").exists(),
+        photo_views=bool(config.get("hf_minerals_photo_views")),
         data_description=_data_description(dataset_label, synthetic, dataset_sizes),
         hyperparameters=dict(hyperparameters or {}),
         training=dict(training or {}),

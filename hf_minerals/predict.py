@@ -37,7 +37,10 @@ from .openset import OODScorer, capture_features, find_scorer
 from .preprocessing import DataConfig, eval_transform, to_uint8_tensor
 
 UNKNOWN = "unknown"
-__all__ = ["CALIBRATION_FILE", "Prediction", "Predictor", "bf16_supported", "default_bf16", "read_calibration"]
+__all__ = ["CALIBRATION_FILE", "PHOTO_VIEWS_ATTR", "Prediction", "Predictor", "bf16_supported", "default_bf16",
+           "read_calibration"]
+#: model-config attribute set by training with photo views (``AugmentConfig.photo_view`` > 0)
+PHOTO_VIEWS_ATTR = "hf_minerals_photo_views"
 #: bf16 goes on by default only when the model's recorded bf16-vs-fp32 top-1 agreement reaches this.
 BF16_MIN_AGREEMENT = 0.995
 _SAID: set[str] = set()
@@ -86,6 +89,11 @@ def default_bf16(calibration: dict[str, Any] | None) -> tuple[bool, str]:
 class Predictor:
     """Wraps a classifier + its data config for batched inference."""
 
+    #: whole-photo options (see ``__init__``); class defaults so subclasses with their own ``__init__`` have them
+    reflectance: Any = None
+    photo_views: bool = False
+    photo_reference: np.ndarray | None = None
+
     def __init__(
         self,
         model: torch.nn.Module,
@@ -100,6 +108,8 @@ class Predictor:
         bf16: bool = False,
         channels_last: bool | None = None,
         device: str | torch.device = "cpu",
+        reflectance: Any = None,
+        photo_views: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -116,6 +126,14 @@ class Predictor:
         self.bf16 = bool(bf16)
         self.calibration: dict[str, Any] | None = None  # what calibration.json held, if read
         self.provenance: dict[str, Any] = {}  # where the model came from (``loading.load_model``)
+        #: ``reflectance.ReflectanceCalibration``: raw photos -> reflectance images before preprocessing
+        #: (for models trained on calibrated images); None feeds the pixels as they are
+        self.reflectance = reflectance
+        #: also classify each photo's photo-normalised view (``colour.py``) and average the two answers;
+        #: for models trained with ``AugmentConfig.photo_view`` > 0. ``photo_reference`` pins the white
+        #: reference (the mapper sets it to the whole section's, so every tile is normalised alike).
+        self.photo_views = bool(photo_views)
+        self.photo_reference: np.ndarray | None = None
         if self.bf16 and self.device.type == "cpu" and not bf16_supported():
             warnings.warn("bf16 requested but this CPU has no native bf16: it will be emulated (slow)", stacklevel=2)
         cfg = model.config
@@ -144,6 +162,7 @@ class Predictor:
         unknown_threshold: float | None = None,
         ood_threshold: float | None = None,
         use_calibration: bool = True,
+        photo_views: bool | None = None,
         bf16: bool | None = None,
         **kwargs: Any,
     ) -> Predictor:
@@ -165,11 +184,13 @@ class Predictor:
         if calib:
             temperature = calib.get("temperature", 1.0) if temperature is None else temperature
             unknown_threshold = calib.get("unknown_threshold") if unknown_threshold is None else unknown_threshold
+        if photo_views is None:  # the model says whether it was trained on photo-normalised views too
+            photo_views = bool(getattr(model.config, PHOTO_VIEWS_ATTR, False))
         ood = find_scorer(model_id, calib)
         pred = cls(model, cfg, temperature=1.0 if temperature is None else temperature,
                    unknown_threshold=unknown_threshold, bf16=bf16, ood=ood,
                    ood_threshold=(calib["ood"]["threshold"] if ood_threshold is None else ood_threshold)
-                   if ood is not None else None, **kwargs)
+                   if ood is not None else None, photo_views=photo_views, **kwargs)
         pred.calibration = calib
         pred.provenance = loaded.provenance
         return pred
@@ -200,12 +221,22 @@ class Predictor:
                 yield head.result() if isinstance(head, Future) else head
 
     def preprocess(self, images: Sequence[Image.Image | np.ndarray | torch.Tensor] | torch.Tensor) -> torch.Tensor:
-        """Images -> pixel_values; same-size images go through the resize as one uint8 batch (same maths, one call)."""
+        """Images -> pixel_values; same-size images go through the resize as one uint8 batch (same maths, one call).
+        Geometry and normalisation only: reflectance and photo views act on whole photos (``view_scores``)."""
         if not isinstance(images, torch.Tensor) and len(images) > 1:
             tensors = [to_uint8_tensor(im) for im in images]
             if all(t.shape == tensors[0].shape and t.shape[0] == 3 for t in tensors):
                 return eval_transform(torch.stack(tensors), self.data_config)
         return eval_transform(images, self.data_config)
+
+    def to_reflectance(self, images: Sequence[Any] | torch.Tensor) -> list[np.ndarray]:
+        """Whole photos -> 8-bit reflectance images (dark/white frames resized to each photo)."""
+        out = []
+        for im in images:
+            arr = im.permute(1, 2, 0).numpy() if isinstance(im, torch.Tensor) else np.asarray(
+                im.convert("RGB") if isinstance(im, Image.Image) else im)
+            out.append(self.reflectance.to_image(arr))
+        return out
 
     @torch.inference_mode()
     def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -250,12 +281,31 @@ class Predictor:
         for probs, _ in self.iter_scores(images):
             yield probs
 
-    def _scores(self, batch: Sequence[Any] | torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
-        pixel_values = self.preprocess(batch)
+    def view_scores(self, batch: Sequence[Any] | torch.Tensor) -> tuple[torch.Tensor, np.ndarray | None]:
+        """Raw logits and open-set scores (None without a scorer) of a batch of whole photos. With
+        ``photo_views`` the logits are averaged with those of each photo's photo-normalised view (its own
+        white reference, or ``photo_reference``); the open-set score reads the raw view."""
+        photos = self.to_reflectance(batch) if self.reflectance is not None else batch
+        pixel_values = self.preprocess(photos)
         if self.ood is None:
-            return self.probabilities(self.logits(pixel_values)), None
-        logits, features = self.forward(pixel_values)
-        return self.probabilities(logits), self.ood_scores(pixel_values, features)
+            logits, ood = self.logits(pixel_values), None
+        else:
+            logits, features = self.forward(pixel_values)
+            ood = self.ood_scores(pixel_values, features)
+        if not self.photo_views:
+            return logits, ood
+        from .colour import normalised_view, photo_reference
+
+        views = [normalised_view(p, self.photo_reference if self.photo_reference is not None else photo_reference(p))
+                 for p in photos]
+        return (logits + self.logits(self.preprocess(views))) / 2, ood
+
+    def view_logits(self, batch: Sequence[Any] | torch.Tensor) -> torch.Tensor:
+        return self.view_scores(batch)[0]
+
+    def _scores(self, batch: Sequence[Any] | torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        logits, ood = self.view_scores(batch)
+        return self.probabilities(logits), ood
 
     def predict_scores(self, images: Iterable[Any], tiles: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """(N, C) probabilities and (N,) open-set scores (None without a scorer) for images or paths.
@@ -301,7 +351,15 @@ class Predictor:
         owned = grid.owned_boxes()
         weights = (owned[:, 2] - owned[:, 0]) * (owned[:, 3] - owned[:, 1]) / float(w * h)
         chunks = np.array_split(grid.boxes(), max(1, -(-len(grid) // self.batch_size)))
-        parts = [self._scores(torch.stack([t[:, y0:y1, x0:x1] for x0, y0, x1, y1 in chunk])) for chunk in chunks]
+        pinned = self.photo_reference
+        if self.photo_views and pinned is None:  # photo views of tiles use the whole photo's white reference
+            from .colour import photo_reference
+
+            self.photo_reference = photo_reference(t.permute(1, 2, 0).numpy())
+        try:
+            parts = [self._scores(torch.stack([t[:, y0:y1, x0:x1] for x0, y0, x1, y1 in chunk])) for chunk in chunks]
+        finally:
+            self.photo_reference = pinned
         probs = (np.concatenate([p for p, _ in parts]) * weights[:, None]).sum(0).astype(np.float32)
         if self.ood is None:
             return probs, None
@@ -421,18 +479,27 @@ class PredictArguments:
         metadata={"help": "large photos: average input-sized tiles at native scale instead of shrinking the photo"},
     )
     no_progress: bool = False
+    photo_views: bool | None = field(
+        default=None, metadata={"help": "average with each photo's photo-normalised view (default: on for models trained so)"}
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import reflectance
     from .cli_args import args_file_for, parse_command_line, save_args
 
-    (args,) = parse_command_line([PredictArguments], argv, prog="hf-minerals predict")
+    args, refl_args = parse_command_line([PredictArguments, reflectance.ReflectanceArguments], argv,
+                                         prog="hf-minerals predict")
+    try:
+        refl = reflectance.from_args(refl_args)
+    except (ValueError, ImageLoadError) as exc:
+        sys.exit(f"hf-minerals predict: error: {exc}")
     scan = scan_paths(args.images)
     if not scan.files and not scan.skipped:
         sys.exit("hf-minerals predict: error: no image files found in --images")
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
-                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold,
-                                          ood_threshold=args.ood_threshold)
+                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold, reflectance=refl,
+                                          photo_views=args.photo_views, ood_threshold=args.ood_threshold)
     k = max(1, min(args.top_k, len(predictor.labels)))
     fields = ["path", "label", "score", "ood_score"] + [f"top{j}_{s}" for j in range(1, k + 1) for s in ("label", "score")] + ["error"]
     from . import distributed
@@ -451,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{first}-{first + len(mine) - 1} -> {args.output_file}", file=sys.stderr)
         return 0
     if args.output_file:
-        save_args(args_file_for(args.output_file), args, command="hf-minerals predict")
+        save_args(args_file_for(args.output_file), args, refl_args, command="hf-minerals predict")
     out = open(args.output_file, "w", newline="") if args.output_file else sys.stdout  # noqa: SIM115
     n_bad = len(scan.skipped)
     try:

@@ -171,13 +171,14 @@ class AugmentConfig:
     :func:`train_transform`. The trainer passes one seeded by (seed, epoch, sample index), so a
     resumed run, or one with more workers or processes, sees exactly the same augmented images.
 
-    Colour jitter is deliberately modest: reflectance colour is one of the main diagnostic
-    properties of opaque minerals (brass-yellow chalcopyrite vs pale cream pyrite vs golden gold),
-    so a strong hue/saturation shift would teach the model to ignore the very cue that separates them.
-    ``color_jitter`` = s scales brightness and contrast by factors in [1-s, 1+s], saturation in
-    [1-s/2, 1+s/2] and shifts hue by at most s/10 of a turn (s=0.05: +-5 % brightness, +-1.8 deg hue).
-    From s ~ 0.08 a brightened chalcopyrite patch can land nearer pyrite than chalcopyrite in RGB, so
-    the default is 0.05 (tests/test_train.py checks the shipped recipes against this).
+    Colour augmentation works in LINEAR light, the way the microscope changes a photo: exposure
+    (one gain for the whole photo, +-``exposure_ev`` EV), white balance / lamp colour (one gain per
+    channel, up to +-``white_balance`` in log units), a camera picture style (``color_jitter`` = s: chroma
+    scaled by [1-s, 1+s] about the luminance) and optionally a tone-curve gamma. All but gamma keep the
+    reflectance RATIOS between phases in a photo (pyrite stays brighter than pyrrhotite beside it), which
+    is what a petrographer reads; exposure and lamp colour, which differ from lab to lab, are what the
+    model must learn to ignore. There is no contrast jitter and no hue rotation (both change those
+    ratios). Random erasing fills with a gangue-like colour (the image's own dark phase), not a mean.
     """
 
     scale: tuple[float, float] = (0.35, 1.0)  # random resized crop: area fraction of the source
@@ -186,8 +187,14 @@ class AugmentConfig:
     vflip: float = 0.5  # sections have no "up": vertical flips and 90-degree turns are free
     rot90: bool = True
     rotation: float = 15.0  # extra small rotation, +-degrees (reflection padding, no black corners)
-    color_jitter: float = 0.05  # strength s, see above; 0 turns it off (>= 0.08 can make chalcopyrite pyrite-like)
-    erasing: float = 0.25  # probability of one random-erasing rectangle (filled with the mean colour)
+    color_jitter: float = 0.1  # picture-style chroma strength s, see above; 0 turns it off
+    exposure_ev: float = 1.0  # +- EV of the per-photo exposure gain (linear light); 0 turns it off
+    white_balance: float = 0.15  # +- log gain per channel (lamp colour / white-balance error); 0 turns it off
+    gamma: float = 0.0  # +- relative tone-curve change (changes reflectance ratios: off by default)
+    #: probability that a sample is shown as its photo-normalised view (``colour.py``) instead of raw
+    #: (then no photometric jitter: that view is invariant to it); for models used with photo_views
+    photo_view: float = 0.0
+    erasing: float = 0.25  # probability of one random-erasing rectangle (filled with a gangue-like colour)
     erasing_scale: tuple[float, float] = (0.02, 0.15)
 
     def to_dict(self) -> dict[str, Any]:
@@ -224,32 +231,44 @@ def _rotate(batch: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(batch, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
-# YIQ: hue is the angle in the I-Q plane, so a hue shift is one 3x3 matrix per image (no HSV round trip).
-_RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-_YIQ2RGB = torch.linalg.inv(_RGB2YIQ)
+_LUMA = torch.tensor([0.2126, 0.7152, 0.0722]).view(1, 3, 1, 1)
 
 
-def _color_jitter(batch: torch.Tensor, s: float, g: torch.Generator | None) -> torch.Tensor:
-    """Brightness, contrast, saturation and hue jitter of strength ``s`` on 0-255 float images."""
+def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
+    """0-255 sRGB floats -> linear light in [0, 1]."""
+    v = x / 255.0
+    return torch.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
+    """Linear light (clipped to [0, 1], like a sensor) -> 0-255 sRGB floats."""
+    x = x.clamp(0.0, 1.0)
+    return 255.0 * torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp_min(1e-12) ** (1 / 2.4) - 0.055)
+
+
+def _photometric(batch: torch.Tensor, aug: AugmentConfig, g: torch.Generator | None) -> torch.Tensor:
+    """Exposure, white balance, picture style (and optional gamma) in linear light on 0-255 sRGB floats."""
     b = batch.shape[0]
-    bright = _uniform(1 - s, 1 + s, b, g).view(b, 1, 1, 1)
-    contrast = _uniform(1 - s, 1 + s, b, g).view(b, 1, 1, 1)
-    sat = _uniform(1 - s / 2, 1 + s / 2, b, g)
-    hue = _uniform(-s / 10, s / 10, b, g) * 2 * torch.pi
-    batch = batch * bright
-    grey = (batch * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    batch = (batch - grey.mean((2, 3), keepdim=True)) * contrast + grey.mean((2, 3), keepdim=True)
-    cos, sin = torch.cos(hue), torch.sin(hue)
-    rot = torch.zeros(b, 3, 3)
-    rot[:, 0, 0] = 1
-    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos * sat, -sin * sat, sin * sat, cos * sat
-    mat = _YIQ2RGB @ rot @ _RGB2YIQ  # B x 3 x 3, applied per pixel
-    batch = torch.einsum("bij,bjhw->bihw", mat, batch)
-    return batch.clamp_(0, 255)
+    lin = srgb_to_linear(batch)
+    gain = torch.ones(b, 3)
+    if aug.exposure_ev > 0:
+        gain = gain * (2.0 ** _uniform(-aug.exposure_ev, aug.exposure_ev, b, g)).view(b, 1)
+    if aug.white_balance > 0:
+        wb = _uniform(-aug.white_balance, aug.white_balance, 3 * b, g).view(b, 3)
+        gain = gain * torch.exp(wb - wb.mean(1, keepdim=True))  # colour only: exposure is drawn above
+    lin = lin * gain.view(b, 3, 1, 1)
+    if aug.color_jitter > 0:
+        s = _uniform(1 - aug.color_jitter, 1 + aug.color_jitter, b, g).view(b, 1, 1, 1)
+        lum = (lin * _LUMA).sum(1, keepdim=True)
+        lin = lum + s * (lin - lum)
+    if aug.gamma > 0:
+        lin = lin.clamp_min(0.0) ** (1 + _uniform(-aug.gamma, aug.gamma, b, g)).view(b, 1, 1, 1)
+    return linear_to_srgb(lin)
 
 
 def _erase(batch: torch.Tensor, aug: AugmentConfig, g: torch.Generator | None) -> torch.Tensor:
-    """Random erasing on normalised images: one rectangle set to 0 (= the data set's mean colour)."""
+    """Random erasing on 0-255 images: one rectangle filled with a gangue-like colour (the image's own
+    10th-percentile colour plus a little noise), so erasing looks like more matrix, not a grey card."""
     _, _, h, w = batch.shape
     for i in range(batch.shape[0]):
         if float(torch.rand(1, generator=g)) >= aug.erasing:
@@ -259,7 +278,9 @@ def _erase(batch: torch.Tensor, aug: AugmentConfig, g: torch.Generator | None) -
         eh, ew = min(h, max(1, round((area / ratio) ** 0.5))), min(w, max(1, round((area * ratio) ** 0.5)))
         top = int(torch.randint(0, h - eh + 1, (1,), generator=g))
         left = int(torch.randint(0, w - ew + 1, (1,), generator=g))
-        batch[i, :, top : top + eh, left : left + ew] = 0.0
+        fill = torch.quantile(batch[i].reshape(3, -1), 0.1, dim=1).view(3, 1, 1)
+        noise = torch.randn(3, eh, ew, generator=g) * 2.0
+        batch[i, :, top : top + eh, left : left + ew] = (fill + noise).clamp(0, 255)
     return batch
 
 
@@ -268,19 +289,31 @@ def train_transform(
     cfg: DataConfig,
     aug: AugmentConfig | None = None,
     generator: torch.Generator | None = None,
+    references: Any = None,
 ) -> torch.Tensor:
     """Random training preprocessing: images -> Bx3xHxW float32 pixel_values in the model's geometry.
 
     Same output geometry and normalisation as :func:`eval_transform` (both read ``cfg``), with
-    random resized crop, flips, 90-degree and small rotations, modest colour jitter and random
-    erasing on top. ``generator`` None draws from torch's global RNG.
+    random resized crop, flips, 90-degree and small rotations, linear-light photometric jitter
+    (exposure, white balance, picture style) and random erasing on top. ``generator`` None draws from
+    torch's global RNG. With ``aug.photo_view`` > 0, that share of samples is shown photo-normalised,
+    by ``references`` (one linear white reference per image, e.g. of the whole source photo of a patch)
+    or, when None, by the reference of the image itself.
     """
+    from .colour import normalise_batch, photo_reference
+
     aug = aug or AugmentConfig()
     g = generator
     ch, cw = cfg.crop
     crops = []
-    for im in images:
+    views: list[int] = []
+    refs: list[torch.Tensor] = []
+    for k, im in enumerate(images):
         t = to_uint8_tensor(im)
+        if aug.photo_view > 0 and float(torch.rand(1, generator=g)) < aug.photo_view:
+            views.append(k)
+            ref = references[k] if references is not None else photo_reference(t)
+            refs.append(torch.as_tensor(np.asarray(ref, np.float32)))
         h, w = t.shape[-2:]
         top, left, bh, bw = _crop_box(h, w, aug, g)
         x = t[:, top : top + bh, left : left + bw].unsqueeze(0).float()
@@ -295,9 +328,16 @@ def train_transform(
     batch = torch.cat(crops, dim=0)
     if aug.rotation > 0:
         batch = _rotate(batch, _uniform(-aug.rotation, aug.rotation, batch.shape[0], g))
-    if aug.color_jitter > 0:
-        batch = _color_jitter(batch, aug.color_jitter, g)
-    batch = normalize(batch.clamp(0, 255), cfg)
+    if aug.color_jitter > 0 or aug.exposure_ev > 0 or aug.white_balance > 0 or aug.gamma > 0:
+        jittered = _photometric(batch, aug, g)
+        if views:  # the normalised view is invariant to photometric jitter: keep those samples as they were
+            keep = torch.zeros(batch.shape[0], dtype=torch.bool)
+            keep[views] = True
+            jittered[keep] = batch[keep]
+        batch = jittered
+    if views:
+        batch[views] = normalise_batch(batch[views], torch.stack(refs))
+    batch = batch.clamp(0, 255)
     if aug.erasing > 0:
         batch = _erase(batch, aug, g)
-    return batch.contiguous()
+    return normalize(batch, cfg).contiguous()

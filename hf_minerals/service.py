@@ -133,6 +133,23 @@ def stamp(image: Image.Image, meta: dict[str, Any]) -> Image.Image:
     return image
 
 
+#: A lab's Space can classify in reflectance: its session's dark / white-standard frames (paths in the Space
+#: repo) and the standard's reflectance (%, or SiC / WTiC ...) from these variables (docs/space.md).
+REFLECTANCE_ENV = ("HF_MINERALS_DARK_FRAME", "HF_MINERALS_WHITE_FRAME", "HF_MINERALS_REFERENCE_REFLECTANCE")
+
+
+def reflectance_from_env() -> Any:
+    """The reflectance calibration the environment configures, or None; half-set variables are an error."""
+    values = [os.environ.get(k) for k in REFLECTANCE_ENV]
+    if not any(values):
+        return None
+    if not all(values):
+        raise ServiceError(f"set all of {', '.join(REFLECTANCE_ENV)} or none")
+    from .reflectance import ReflectanceCalibration, reference_value
+
+    return ReflectanceCalibration.load(values[0], values[1], reference_value(values[2].split()))
+
+
 class MineralService:
     """The Space's functions: load safely, classify, explain, map. Thread-safe: one model call at a time."""
 
@@ -154,7 +171,8 @@ class MineralService:
     def from_pretrained(cls, model: str | os.PathLike | None = None, limits: Limits | None = None, *,
                         space_dir: str | os.PathLike | None = None) -> MineralService:
         model_id = resolve_model(model, space_dir)
-        return cls(Predictor.from_pretrained(model_id, batch_size=16), model_id=model_id, limits=limits)
+        return cls(Predictor.from_pretrained(model_id, batch_size=16, reflectance=reflectance_from_env()),
+                   model_id=model_id, limits=limits)
 
     def explainer(self, method: str) -> xai.Explainer:
         """One Explainer per attribution method, all sharing the predictor's model (built on first use)."""

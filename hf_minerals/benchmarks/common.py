@@ -24,7 +24,10 @@ BENCHMARKS = {
     "space": "the Space's service against a naive implementation",
     "export": "ONNX Runtime fp32 / int8 against torch fp32 (speed, agreement)",
     "openset": "AUROC of the 'not a known mineral' score on held-out negative kinds and unseen minerals",
+    "real-robustness": "SYNTHETIC lab shifts (halogen, exposure, white balance, camera) and the shortcut controls",
 }
+#: benchmark name -> module in hf_minerals.benchmarks, where they differ
+MODULES = {"real-robustness": "robustness"}
 
 
 def fill_quick(opts: Any, quick: bool, **defaults: tuple[Any, Any]) -> Any:
@@ -56,7 +59,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return {}
     load_start = os.getloadavg()
     name, rest = split_subcommand(argv, BENCHMARKS, "hf-minerals benchmark")
-    module, prog = importlib.import_module(f"hf_minerals.benchmarks.{name}"), f"hf-minerals benchmark {name}"
+    module = importlib.import_module(f"hf_minerals.benchmarks.{MODULES.get(name, name)}")
+    prog = f"hf-minerals benchmark {name}"
     args, opts = parse_command_line([BenchmarkArguments, module.Arguments], rest, prog=prog, description=module.__doc__)
     torch.set_flush_denormal(True)  # random-init conv nets hit denormals on CPU
     t0 = time.perf_counter()

@@ -28,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "mapping": None,
     "synthetic_per_class": 24,
     "progress": True,
+    #: ``reflectance.ReflectanceCalibration``: every source photo turned into reflectance before patches are
+    #: cut (dark + white-standard frames of the session; docs/data.md). None keeps the raw pixels.
+    "reflectance": None,
 }
 
 
@@ -40,7 +43,8 @@ def prepare(source: str | Path, output: str | Path, **opts: Any) -> tuple[list[R
     opts = {**DEFAULTS, **opts}
     opts["max_pixels"] = opts["max_pixels"] or input_limits().max_pixels
     opts["ratios"] = parse_ratios(opts["ratios"])
-    report = BuildReport(options={k: v for k, v in opts.items() if k != "progress"})
+    report = BuildReport(options={k: v for k, v in opts.items() if k not in ("progress", "reflectance")})
+    report.options["reflectance"] = opts["reflectance"].to_dict() if opts["reflectance"] is not None else None
     records = collect(source, Path(output), report, opts)
     class_names = sorted({r.label for r in records})
     if not records:
@@ -55,9 +59,9 @@ def prepare(source: str | Path, output: str | Path, **opts: Any) -> tuple[list[R
     return records, split_of, class_names, report
 
 
-def generate_rows(records, class_names, max_pixels: int | None = None):
+def generate_rows(records, class_names, max_pixels: int | None = None, reflectance: Any = None):
     """Rows in a stable order (by source, then crop box) so the same seed gives the same files."""
-    reader = RecordReader(max_pixels or input_limits().max_pixels)
+    reader = RecordReader(max_pixels or input_limits().max_pixels, reflectance)
     for rec in sorted(records, key=lambda r: (r.source_path, r.crop_box)):
         yield {
             "image": {"bytes": reader.encode(rec), "path": None},
@@ -66,11 +70,12 @@ def generate_rows(records, class_names, max_pixels: int | None = None):
             "source_path": rec.source_path,
             "crop_box": list(rec.crop_box),
             "synthetic": bool(rec.synthetic),
+            "photo_reference": reader.photo_reference(rec),
         }
 
 
-def _gen(records, class_names, max_pixels: int):
-    yield from generate_rows(records, class_names, max_pixels)
+def _gen(records, class_names, max_pixels: int, reflectance: Any = None):
+    yield from generate_rows(records, class_names, max_pixels, reflectance)
 
 
 def build_dataset(source: str | Path, output: str | Path, **opts: Any) -> tuple[datasets.DatasetDict, dict]:
@@ -81,6 +86,7 @@ def build_dataset(source: str | Path, output: str | Path, **opts: Any) -> tuple[
     output.mkdir(parents=True, exist_ok=True)
     records, split_of, class_names, report = prepare(source, output, **opts)
     max_pixels = report.options["max_pixels"]
+    reflectance = opts.get("reflectance")
     feats = features(class_names)
     with tempfile.TemporaryDirectory(prefix="hfm-build-") as cache:
         parts = {}
@@ -88,7 +94,8 @@ def build_dataset(source: str | Path, output: str | Path, **opts: Any) -> tuple[
             rows = [r for i, r in enumerate(records) if split_of[i] == split]
             parts[split] = datasets.Dataset.from_generator(
                 _gen, features=feats, cache_dir=cache, keep_in_memory=False,
-                gen_kwargs={"records": tuple(rows), "class_names": tuple(class_names), "max_pixels": max_pixels},
+                gen_kwargs={"records": tuple(rows), "class_names": tuple(class_names), "max_pixels": max_pixels,
+                            "reflectance": reflectance},
                 split=datasets.NamedSplit(split),
             ) if rows else datasets.Dataset.from_dict({k: [] for k in feats}, features=feats,
                                                       split=datasets.NamedSplit(split))

@@ -46,9 +46,15 @@ class BuildDatasetArguments:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from hf_minerals import reflectance
     from hf_minerals.cli_args import parse_command_line, save_args
 
-    (args,) = parse_command_line([BuildDatasetArguments], argv, prog="hf-minerals build-dataset")
+    args, refl_args = parse_command_line([BuildDatasetArguments, reflectance.ReflectanceArguments], argv,
+                                         prog="hf-minerals build-dataset")
+    try:  # the session's dark / white-standard frames: every photo in reflectance before patches are cut
+        refl = reflectance.from_args(refl_args)
+    except ValueError as exc:
+        sys.exit(f"hf-minerals build-dataset: error: {exc}")
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(levelname)s: %(message)s")
     from hf_minerals.data.assemble import build_dataset
 
@@ -57,11 +63,11 @@ def main(argv: list[str] | None = None) -> None:
             args.source, args.output_dir, patch_size=args.patch_size, stride=args.stride, purity=args.purity,
             mapping=args.mapping, group_regex=args.group_regex, group_column=args.group_column, ratios=args.ratios,
             seed=args.seed, max_pixels=args.max_pixels, classes=args.classes,
-            synthetic_per_class=args.synthetic_per_class, progress=not args.no_progress,
+            synthetic_per_class=args.synthetic_per_class, progress=not args.no_progress, reflectance=refl,
         )
     except DataError as exc:
         sys.exit(f"hf-minerals build-dataset: error: {exc}")
-    save_args(Path(args.output_dir) / "args.yaml", args, command="hf-minerals build-dataset")
+    save_args(Path(args.output_dir) / "args.yaml", args, refl_args, command="hf-minerals build-dataset")
     print(f"saved {args.output_dir}  ({', '.join(f'{s}: {len(ds)}' for s, ds in dsd.items())} rows; "
           f"{report['n_skipped']} skipped, {len(report['warnings'])} warning(s); see build_report.json)")
     print(json.dumps({"output": str(args.output_dir), "totals": report["totals"], "skipped": report["n_skipped"],

@@ -10,8 +10,10 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import datasets
+import numpy as np
 from PIL import Image
 
 from hf_minerals.imageio import DEFAULT_MAX_PIXELS, load_image
@@ -55,6 +57,9 @@ def features(class_names: list[str]) -> datasets.Features:
             "source_path": datasets.Value("string"),
             "crop_box": datasets.Sequence(datasets.Value("int32")),
             "synthetic": datasets.Value("bool"),
+            # linear white reference (per-channel 99th percentile) of the WHOLE source photo of the patch:
+            # training's photo-normalised views use it (docs/training.md, ``colour.py``)
+            "photo_reference": datasets.Sequence(datasets.Value("float32"), length=3),
         }
     )
 
@@ -113,21 +118,40 @@ def encode_png(img: Image.Image) -> bytes:
 class RecordReader:
     """Encodes records to image bytes, caching the last decoded source so patches of one photo decode once."""
 
-    def __init__(self, max_pixels: int = DEFAULT_MAX_PIXELS):
+    def __init__(self, max_pixels: int = DEFAULT_MAX_PIXELS, reflectance: Any = None):
         self.max_pixels = max_pixels
+        self.reflectance = reflectance  # ReflectanceCalibration: photos -> reflectance images first
         self._key: str | None = None
         self._img: Image.Image | None = None
 
     def _decoded(self, rec: Record) -> Image.Image:
         key = rec.path or rec.source_path
         if key != self._key:
-            self._img = load_image(rec.path if rec.path else rec.data, max_pixels=self.max_pixels)
+            self._img = self._load(rec)
             self._key = key
         assert self._img is not None
         return self._img
 
+    def photo_reference(self, rec: Record) -> list[float]:
+        """White reference of the whole photo the record comes from (computed once per photo)."""
+        from ..colour import photo_reference
+
+        key = rec.path or rec.source_path
+        if getattr(self, "_ref_key", None) != key:
+            img = self._decoded(rec) if rec.crop_box else self._load(rec)
+            self._ref_key, self._ref = key, [round(float(x), 5) for x in photo_reference(img)]
+        return self._ref
+
+    def _load(self, rec: Record) -> Image.Image:
+        img = load_image(rec.path if rec.path else rec.data, max_pixels=self.max_pixels)
+        if self.reflectance is not None:
+            img = Image.fromarray(self.reflectance.to_image(np.asarray(img)))
+        return img
+
     def encode(self, rec: Record) -> bytes:
         """Original bytes for clean 8-bit RGB JPEG/PNG files, lossless PNG of the decoded pixels otherwise."""
+        if not rec.crop_box and self.reflectance is not None:
+            return encode_png(self._load(rec))
         if not rec.crop_box:
             raw = rec.data if rec.data is not None else Path(rec.path).read_bytes()
             if _is_clean_rgb8(raw):

@@ -55,7 +55,7 @@ def map_many(args: Any, images: list[str]) -> int:
     jobs = section_dirs(images, out)
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
                                           bf16=args.bf16, unknown_threshold=args.unknown_threshold,
-                                          ood_threshold=args.ood_threshold)
+                                          ood_threshold=args.ood_threshold, photo_views=args.photo_views)
 
     def work(job: tuple[str, Path]) -> None:
         image, folder = job

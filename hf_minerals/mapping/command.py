@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import reflectance
 from ..distributed import is_distributed
 from ..inputs import MAX_PIXELS
 from ..predict import Predictor
 from .outputs import write_outputs
-from .sources import SectionSource, open_section
+from .sources import CalibratedSource, SectionSource, open_section
 from .tiler import DEFAULT_BACKGROUND_LUMA, DEFAULT_MIN_ORE_SHARE, map_section
 
 
@@ -61,25 +62,36 @@ class MapArguments:
     canvas_size: int = field(default=1600, metadata={"help": "longest side of the map/overlay pictures"})
     synthetic: bool = field(default=False, metadata={"help": "label the outputs SYNTHETIC (synthetic input)"})
     no_progress: bool = False
+    photo_views: bool | None = field(
+        default=None, metadata={"help": "average with the photo-normalised view, white reference of the WHOLE section "
+                                        "(default: on for models trained with photo views)"})
 
 
 def main(argv: list[str] | None = None) -> int:
     from ..cli_args import parse_command_line
 
-    (args,) = parse_command_line([MapArguments], argv, prog="hf-minerals map")
+    args, refl_args = parse_command_line([MapArguments, reflectance.ReflectanceArguments], argv, prog="hf-minerals map")
+    try:  # dark/white frames of the section's field (mosaics: same aspect ratio)
+        refl = reflectance.from_args(refl_args)
+    except ValueError as exc:
+        sys.exit(f"hf-minerals map: error: {exc}")
     images = list(args.images or [])
     if args.images_from:
         images += [ln.strip() for ln in Path(args.images_from).read_text().splitlines() if ln.strip()]
     if bool(images) == bool(args.image):
         sys.exit("hf-minerals map: error: give either --image (one section) or --images / --images_from (many)")
     if images or is_distributed():
+        if refl is not None:
+            sys.exit("hf-minerals map: error: --dark/--white work with --image; for many sections run "
+                     "`hf-minerals calibrate-images` on them first")
         from .batch import map_many
 
         return map_many(args, images or [args.image])
-    with open_section(args.image, max_pixels=args.max_pixels) as src:  # a bad image fails before the model loads
+    with open_section(args.image, max_pixels=args.max_pixels) as raw_src:  # a bad image fails before the model loads
         predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
                                               bf16=args.bf16, unknown_threshold=args.unknown_threshold,
-                                              ood_threshold=args.ood_threshold)
+                                              ood_threshold=args.ood_threshold, photo_views=args.photo_views)
+        src = raw_src if refl is None else CalibratedSource(raw_src, refl)  # every reader sees reflectance
         paths, summary = map_one(args, predictor, args.image, args.output_dir, src=src)
     print(summary)
     print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)

@@ -75,6 +75,31 @@ class ArraySource(SectionSource):
         return _to_rgb8(self.array[y0:y1])
 
 
+class CalibratedSource(SectionSource):
+    """Another source's rows turned into reflectance images (``reflectance.ReflectanceCalibration``), band by
+    band: the dark/white frames are stretched over the whole section, never held at its full size."""
+
+    def __init__(self, src: SectionSource, calibration) -> None:
+        self.src, self.cal = src, calibration
+        self.width, self.height, self.kind = src.width, src.height, f"{src.kind}+reflectance"
+
+    def read_rows(self, y0: int, y1: int) -> np.ndarray:
+        return self.cal.to_image(self.src.read_rows(y0, y1), y0=y0, frame_height=self.height)
+
+    def close(self) -> None:
+        self.src.close()
+
+
+def section_reference(src: SectionSource, max_rows: int = 512) -> np.ndarray:
+    """Linear white reference (``colour.photo_reference``) of a whole section, from evenly spaced row
+    bands (at most ``max_rows`` rows read), so big mosaics cost one light pass."""
+    from ..colour import photo_reference
+
+    step = max(1, src.height // max_rows)
+    rows = [src.read_rows(y, min(y + 1, src.height)) for y in range(0, src.height, step)]
+    return photo_reference(np.concatenate(rows))
+
+
 @dataclass
 class RawSource(SectionSource):
     """Uncompressed row-major pixels in a file, as blocks of rows (one block for .npy, one per TIFF strip)."""

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..colour import normalised_view
 from ..predict import UNKNOWN, Predictor
-from .sources import ArraySource, SectionSource, check_section_size
+from .sources import ArraySource, SectionSource, check_section_size, section_reference
 from .tiles import TileGrid
 
 BACKGROUND = "background"
@@ -85,13 +86,30 @@ def map_section(
 
     ``unknown_threshold``: this call's threshold (a Space request's); None = the predictor's own.
     ``ore``: an ``ore.OreThreshold`` (per-image, illumination-corrected) used instead of ``background_luma``.
+    A predictor with ``photo_views`` normalises every tile by the white reference of the whole section.
     """
-    from tqdm.auto import tqdm
-
     threshold = predictor.unknown_threshold if unknown_threshold is None else unknown_threshold
     src = ArraySource(source) if isinstance(source, np.ndarray) else source
+    check_section_size(src.width, src.height)  # the shared smallest side: never a 1-px tile read as "100 %"
+    calibration = getattr(predictor, "reflectance", None)
+    if calibration is not None:  # frames stretched over the whole section, applied band by band, not per tile
+        from .sources import CalibratedSource
+
+        src = CalibratedSource(src, calibration)
+    reference = None
+    if getattr(predictor, "photo_views", False):  # one white reference for the whole section, not per tile
+        pinned = getattr(predictor, "photo_reference", None)
+        reference = section_reference(src) if pinned is None else pinned
+    return _map(predictor, src, tile, stride, background_luma, min_ore_share, canvas_max_side, progress, threshold,
+                ore, reference)
+
+
+def _map(predictor: Predictor, src: SectionSource, tile: int, stride: int | None, background_luma: int,
+         min_ore_share: float, canvas_max_side: int, progress: bool, threshold: float | None, ore: Any,
+         reference: np.ndarray | None = None) -> SectionMap:
+    from tqdm.auto import tqdm
+
     W, H = src.width, src.height
-    check_section_size(W, H)  # the shared smallest side: never a 1-px tile read as "100 %"
     tile_eff = min(tile, W, H)  # an image smaller than a tile is one (smaller) tile, never padded
     stride_eff = min(stride or tile, tile_eff)
     grid = TileGrid.build(W, H, tile_eff, stride_eff)
@@ -118,12 +136,17 @@ def map_section(
     def flush() -> None:
         nonlocal t_model
         t0 = time.perf_counter()
-        pixel_values = torch.cat([predictor.preprocess(c) for c in torch.stack(pending).split(chunk)])
+        tiles = torch.stack(pending)
+        pixel_values = torch.cat([predictor.preprocess(c) for c in tiles.split(chunk)])
         if predictor.ood is None:
             logits = predictor.logits(pixel_values)
         else:
             logits, features = predictor.forward(pixel_values)
             out.ood_scores[pending_idx] = predictor.ood_scores(pixel_values, features)
+        if reference is not None:  # photo views: average with the tiles normalised by the SECTION's reference
+            views = [normalised_view(t, reference) for t in tiles]
+            logits = (logits + predictor.logits(torch.cat([predictor.preprocess(v) for v in
+                                                           [views[j : j + chunk] for j in range(0, len(views), chunk)]]))) / 2
         out.probs[pending_idx] = predictor.probabilities(logits)
         t_model += time.perf_counter() - t0
         pending.clear()

@@ -33,6 +33,9 @@ class SyntheticArguments:
     tile: int = field(default=1024, metadata={"help": "section mode: render in tiles of this size (bounded memory)"})
     gallery: str | None = field(default=None, metadata={"help": "write a gallery PNG (class x examples + a row per shift)"})
     overwrite: bool = field(default=False, metadata={"help": "replace an existing synthetic data set in --output_dir"})
+    calibration_frames: float | None = field(
+        default=None, metadata={"help": "also write each photo's dark frame and white-standard frame (standard of this "
+                                        "reflectance in percent, e.g. 20.5 for SiC)"})
 
 
 def write_section(output: Path, width: int, height: int, seed: int, classes, shift, tile: int) -> dict:
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             try:
                 out = write_image_folder(output, args.classes, args.per_class, args.size, args.seed, args.shift,
-                                         overwrite=args.overwrite)
+                                         overwrite=args.overwrite, calibration_frames=args.calibration_frames)
             except (FileExistsError, ValueError) as e:
                 sys.exit(f"{prog}: error: {e}")
             n = args.per_class * len(args.classes)

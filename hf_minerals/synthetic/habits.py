@@ -101,17 +101,18 @@ def pits(host: Grain, c: np.ndarray, r: float, n: int, size: float, rng: Rng) ->
     return [Grain("pit", shapes, sample_reflectance("pit", rng)[0], host=host)]
 
 
-def _fractures(host: Grain, c: np.ndarray, r: float, n: int, fill: str, rng: Rng) -> list[Grain]:
+def _fractures(host: Grain, c: np.ndarray, r: float, n: int, fill: str, rng: Rng, upp: float = 1.0) -> list[Grain]:
+    """Fractures across ``host``: open ones 1-3 um wide, filled ones 1.5-6 um (at least 1 px)."""
     out = []
     for _ in range(n):
         phase = fill if fill != "pit" or rng.random() < 0.8 else "pit"
-        w = rng.uniform(1.0, 2.5) if phase == "pit" else rng.uniform(1.5, 4.0)
+        w = max(1.0, (rng.uniform(1.0, 3.0) if phase == "pit" else rng.uniform(1.5, 6.0)) / upp)
         out.append(Grain(phase, chord(c, r, rng), sample_reflectance(phase, rng)[0], width=w, host=host))
     return out
 
 
 # ----------------------------------------------------------------------------- minerals
-def make_pyrite(c: np.ndarray, d: float, rng: Rng, fill: str = "pit", pit_px: float = 2.0) -> Parts:
+def make_pyrite(c: np.ndarray, d: float, rng: Rng, fill: str = "pit", pit_px: float = 2.0, upp: float = 1.0) -> Parts:
     """Euhedral cube/pyritohedron sections (squares, triangles, hexagons) with fractures, pits, zoning."""
     r = d / 2
     kind = rng.choice(["square", "rect", "triangle", "hexagon", "pentagon"], p=[0.4, 0.12, 0.15, 0.2, 0.13])
@@ -125,12 +126,12 @@ def make_pyrite(c: np.ndarray, d: float, rng: Rng, fill: str = "pit", pit_px: fl
         feats.append(Grain("pyrite", core, g.refl * rng.uniform(0.96, 0.985), host=g))
         if rng.random() < 0.5:
             feats += pits(g, c, 0.4 * r, int(rng.integers(5, 20)), min(0.6 * pit_px, 0.03 * d), rng)
-    feats += _fractures(g, c, r, int(rng.poisson(1.2 if d > 40 else 0.3)), fill, rng)
-    feats += pits(g, c, 0.7 * r, int(rng.poisson(2 + d / 30)), min(pit_px, 0.04 * d), rng)
+    feats += _fractures(g, c, r, int(rng.poisson(1.2 if d * upp > 40 else 0.3)), fill, rng, upp)
+    feats += pits(g, c, 0.7 * r, int(rng.poisson(min(2 + d * upp / 30, 2 + d / 8))), min(pit_px, 0.04 * d), rng)
     return [g], feats
 
 
-def make_arsenopyrite(c: np.ndarray, d: float, rng: Rng, pit_px: float = 2.0) -> Parts:
+def make_arsenopyrite(c: np.ndarray, d: float, rng: Rng, pit_px: float = 2.0, upp: float = 1.0) -> Parts:
     """Rhombs/lozenges, prisms and needles; weak bireflectance twins and compositional zoning."""
     a = rng.uniform(0, np.pi)
     kind = rng.choice(["rhomb", "prism", "needle"], p=[0.5, 0.3, 0.2])
@@ -149,16 +150,16 @@ def make_arsenopyrite(c: np.ndarray, d: float, rng: Rng, pit_px: float = 2.0) ->
     g = Grain("arsenopyrite", pts, refl)
     if rng.random() < 0.35:  # lamellar twins: weak bireflectance (about 1 %)
         g.alt_refl = refl * rng.uniform(0.97, 0.99)
-        g.lamellae = (a + rng.uniform(-0.3, 0.3), rng.uniform(3, 9), rng.uniform(0.3, 0.6), 0.0)
+        g.lamellae = (a + rng.uniform(-0.3, 0.3), max(2.0, rng.uniform(3, 9) / upp), rng.uniform(0.3, 0.6), 0.0)
     feats: list[Grain] = []
     if rng.random() < 0.5:  # zoning: Sb/Co-bearing core a shade different
         feats.append(Grain("arsenopyrite", c + (pts - c) * rng.uniform(0.45, 0.75), refl * rng.uniform(0.965, 1.02), host=g))
-    feats += _fractures(g, c, d / 2, int(rng.poisson(0.5)), "pit", rng)
-    feats += pits(g, c, 0.3 * d, int(rng.poisson(1 + d / 60)), min(pit_px, 0.04 * d), rng)
+    feats += _fractures(g, c, d / 2, int(rng.poisson(0.5)), "pit", rng, upp)
+    feats += pits(g, c, 0.3 * d, int(rng.poisson(min(1 + d * upp / 60, 1 + d / 15))), min(pit_px, 0.04 * d), rng)
     return [g], feats
 
 
-def make_stibnite(c: np.ndarray, d: float, rng: Rng, polarizer: float = 0.0) -> Parts:
+def make_stibnite(c: np.ndarray, d: float, rng: Rng, polarizer: float = 0.0, upp: float = 1.0) -> Parts:
     """Bladed laths or a radiating sheaf; brightness R1..R2 from each lath's angle to the polarizer,
     with bent polysynthetic twin lamellae of the other orientation inside."""
     grains: list[Grain] = []
@@ -178,7 +179,8 @@ def make_stibnite(c: np.ndarray, d: float, rng: Rng, polarizer: float = 0.0) -> 
         alt = stibnite_reflectance(rng, np.array([twin_theta]))[0]
         lam = None
         if rng.random() < 0.7:
-            lam = (ang + np.pi / 2 + rng.normal(0, 0.35), rng.uniform(4, 14), rng.uniform(0.25, 0.6), rng.uniform(0, 5))
+            lam = (ang + np.pi / 2 + rng.normal(0, 0.35), max(2.0, rng.uniform(4, 14) / upp), rng.uniform(0.25, 0.6),
+                   rng.uniform(0, 5) / upp)
         pts = roughen(lath(length, width, ang, centre, rng), rng, 0.5, 4.0)
         grains.append(Grain("stibnite", pts, refl, alt_refl=alt, lamellae=lam))
     return grains, []
@@ -225,12 +227,13 @@ def make_galena(c: np.ndarray, d: float, rng: Rng, pit_px: float = 3.0) -> Parts
     return [g], feats
 
 
-def make_sphalerite(c: np.ndarray, d: float, rng: Rng, disease: float = 1.0) -> Parts:
+def make_sphalerite(c: np.ndarray, d: float, rng: Rng, disease: float = 1.0, upp: float = 1.0) -> Parts:
     """Anhedral grain with internal reflections and 'chalcopyrite disease' (oriented micro-blebs)."""
     pts = roughen(blob(d / 2, c, rng, rng.uniform(0.25, 0.5), 32, rng.uniform(0.7, 1.4), rng.uniform(0, np.pi)), rng, 0.7, 4.0)
     g = Grain("sphalerite", pts, sample_reflectance("sphalerite", rng)[0], internal=rng.uniform(0.5, 1.0))
     feats: list[Grain] = []
-    n = min(int(disease * rng.uniform(0.004, 0.02) * d * d), 800)
+    bleb = rng.uniform(0.5, 1.3) / upp  # bleb radius, px (0.5-1.3 um): invisible at low power
+    n = min(int(disease * rng.uniform(0.004, 0.02) * (d * upp) ** 2), 800) if bleb >= 0.4 else 0
     if n:  # blebs aligned in rows along two crystallographic directions
         cp = sample_reflectance("chalcopyrite", rng)[0]
         a = rng.uniform(0, np.pi)
@@ -239,10 +242,10 @@ def make_sphalerite(c: np.ndarray, d: float, rng: Rng, disease: float = 1.0) -> 
         dirs = a + rng.choice([0.0, np.pi / 2], rows)
         k = rng.integers(0, 8, n)
         which = rng.integers(0, rows, n)
-        step = rng.uniform(2.0, 4.0)
+        step = rng.uniform(2.0, 4.0) * bleb / 0.8
         pos = starts[which] + (k * step)[:, None] * np.stack([np.cos(dirs[which]), np.sin(dirs[which])], 1)
-        pos += rng.normal(0, 0.6, (n, 2))
-        shapes = blobs(pos, rng.uniform(0.45, 1.2, n), rng, 0.3, 6, rng.uniform(1.0, 2.2, n), dirs[which])
+        pos += rng.normal(0, 0.6 * bleb, (n, 2))
+        shapes = blobs(pos, bleb * rng.uniform(0.6, 1.4, n), rng, 0.3, 6, rng.uniform(1.0, 2.2, n), dirs[which])
         feats.append(Grain("chalcopyrite", shapes, cp, host=g))
     return [g], feats
 

@@ -41,6 +41,10 @@ class Imaging:
     polarizer: float = 0.0  # polarizer azimuth (rad): sets which stibnite laths are bright
     saturation: float = 1.0  # camera picture-style colour boost (1 = colorimetric)
     dust: int = 0  # out-of-focus dust specks on the sensor (soft dark discs fixed in the frame)
+    #: camera colour matrix error (3x3 row-major, rows sum to 1 so white stays white): another sensor's
+    #: response, imperfectly corrected; identity = the reference camera
+    colour_matrix: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    black_level: float = 0.0  # sensor offset (linear units): what a dark frame records
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -116,7 +120,7 @@ def expose(surf: Surface, im: Imaging, x0: int, y0: int, frame_w: int, frame_h: 
     """
     h, w = surf.idx.shape
     K = camera_matrix(illuminant(im.light, im.cct), illuminant(im.wb_light, im.wb_cct), im.exposure, im.wb_error)
-    K = K @ saturation_matrix(im.saturation).T
+    K = K @ (saturation_matrix(im.saturation) @ np.asarray(im.colour_matrix, np.float32).reshape(3, 3)).T
     refl = np.stack([g.refl for g in surf.grains]).astype(np.float32)
     rgb = (refl @ K)[surf.idx]
     if surf.twin is not None:
@@ -136,6 +140,8 @@ def expose(surf: Surface, im: Imaging, x0: int, y0: int, frame_w: int, frame_h: 
         rgb[on] += (surf.glow[on] * light[on])[:, None] * ir[surf.idx[on]]
     if surf.rim is not None:  # (rows, cols) of pit-wall pixels
         rgb[surf.rim] += light[surf.rim][:, None] * (np.full(4, 0.12, np.float32) @ K)
+    if im.black_level:
+        rgb += np.float32(im.black_level)
 
     # optics: PSF (Gaussian-like) + defocus (disc-like box) everywhere, field-curvature blur towards the corners
     img = _blur(Image.fromarray(linear_to_srgb8(rgb)), im.psf_sigma, im.defocus_sigma)

@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tqdm.auto import tqdm
 
 from ..minerals import ALL_SYNTHETIC_MINERALS, MASK_CODES, PAPER_MINERALS, map_color
+from .render import calibration_frames as render_calibration_frames
 from .render import render_scene
 from .shifts import SHIFTS
 
@@ -24,11 +25,13 @@ def scene_seed(seed: int, index: int) -> int:
 
 def write_image_folder(output: str | Path, classes: Sequence[str] = PAPER_MINERALS, per_class: int = 10,
                        size: int = 224, seed: int = 0, shift: str | None = None, overwrite: bool = False,
-                       progress: bool = True) -> Path:
+                       progress: bool = True, calibration_frames: float | None = None) -> Path:
     """Write ``output/<mineral>/synthetic_<mineral>_<i>.png``, masks under ``output/masks/``,
     ``mapping.json`` ({code: name}) and ``metadata.jsonl`` (one line per image). Returns ``output``.
 
     Refuses to write into a folder that already holds a data set unless ``overwrite``.
+    ``calibration_frames`` = R (%): also write each photo's dark frame and the frame of a white standard of
+    reflectance R under ``calibration/`` (``hf-minerals calibrate-images`` input; names in the metadata).
     """
     out = Path(output)
     if not 1 <= per_class < MAX_PER_CLASS:
@@ -56,6 +59,13 @@ def write_image_folder(output: str | Path, classes: Sequence[str] = PAPER_MINERA
             Image.fromarray(sc.mask).save(out / "masks" / rel)
             row = {"file_name": rel.as_posix(), "mask_file_name": ("masks" / rel).as_posix(), "label": mineral,
                    "group": f"synthetic-{mineral}-{s}", "base_seed": int(seed), **sc.meta}
+            if calibration_frames:
+                (out / "calibration" / mineral).mkdir(parents=True, exist_ok=True)
+                for kind, frame in zip(("dark", "white"), render_calibration_frames(sc, calibration_frames)):
+                    frel = Path("calibration") / mineral / name.replace(".png", f"_{kind}.png")
+                    Image.fromarray(frame).save(out / frel)
+                    row[f"{kind}_file_name"] = frel.as_posix()
+                row["reference_reflectance"] = float(calibration_frames)
             meta_f.write(json.dumps(row) + "\n")
     return out
 
@@ -68,7 +78,7 @@ def _remove_previous(out: Path) -> None:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue
-        for key in ("file_name", "mask_file_name"):
+        for key in ("file_name", "mask_file_name", "dark_file_name", "white_file_name"):
             rel = row.get(key)
             if isinstance(rel, str) and Path(rel).name.startswith("synthetic_") and ".." not in Path(rel).parts:
                 (out / rel).unlink(missing_ok=True)

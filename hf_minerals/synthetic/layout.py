@@ -61,6 +61,7 @@ class Layout:
     grains: list[Grain] = field(default_factory=list)
     features: list[Grain] = field(default_factory=list)
     scratches: list[Scratch] = field(default_factory=list)
+    um_per_px: float | None = None  # scale of the window: sizes relief halos in micrometres
     #: last rasterisation ((x0, y0, w, h), idx, grains): composition checks reuse it for the final render
     raster_cache: tuple | None = field(default=None, repr=False, compare=False)
 

@@ -19,13 +19,16 @@ from .layout import Grain, Layout, Scratch, rasterize, scratch_map
 from .optics import HARDNESS, SCRATCH_SUSCEPTIBILITY
 
 
-def make_scratches(rng: np.random.Generator, x0: float, y0: float, w: float, h: float, density: float) -> list[Scratch]:
+def make_scratches(rng: np.random.Generator, x0: float, y0: float, w: float, h: float, per_mm: float,
+                   um_per_px: float = 1.0) -> list[Scratch]:
     """Polishing scratches in a window: one dominant family (last polishing direction) plus strays.
 
-    ``density`` is the expected number of scratches per 100 px of window diagonal.
+    ``per_mm``: expected scratches per mm of window diagonal; widths 0.5-3 um (a scratch narrower than a
+    pixel is drawn 1 px wide and proportionally fainter), so the pixel texture follows the magnification.
     """
     diag = float(np.hypot(w, h))
-    n = int(rng.poisson(density * diag / 100))
+    diag_mm = diag * um_per_px / 1000
+    n = min(int(rng.poisson(per_mm * diag_mm)), 120)
     main = rng.uniform(0, np.pi)
     out = []
     for _ in range(n):
@@ -36,14 +39,16 @@ def make_scratches(rng: np.random.Generator, x0: float, y0: float, w: float, h: 
         pts = c + t * np.array([np.cos(a), np.sin(a)])
         if rng.random() < 0.3:  # slightly curved (rotating lap)
             pts += (t**2 / length * rng.uniform(-0.15, 0.15)) * np.array([-np.sin(a), np.cos(a)])
-        width = 1.0 if rng.random() < 0.85 else float(rng.uniform(1.5, 2.5))
-        out.append(Scratch(pts, width, float(rng.uniform(0.2, 0.6))))
+        width_px = (0.8 if rng.random() < 0.85 else float(rng.uniform(1.5, 3.0))) / um_per_px
+        depth = float(rng.uniform(0.2, 0.6)) * min(1.0, width_px)
+        out.append(Scratch(pts, max(1.0, width_px), depth))
     # faint micro-scratches of the last polishing step: the haze on soft phases, along the main direction
-    for _ in range(int(rng.poisson(2 * density * diag / 100))):
+    for _ in range(min(int(rng.poisson(2 * per_mm * diag_mm)), 240)):
         a = main + rng.normal(0, 0.08)
         c = np.array([x0 + rng.uniform(0, w), y0 + rng.uniform(0, h)])
         half = diag * rng.uniform(0.1, 0.4) * np.array([np.cos(a), np.sin(a)])
-        out.append(Scratch(np.stack([c - half, c + half]), 1.0, float(rng.uniform(0.04, 0.12))))
+        depth = float(rng.uniform(0.04, 0.12)) * min(1.0, 0.5 / um_per_px)
+        out.append(Scratch(np.stack([c - half, c + half]), 1.0, depth))
     return out
 
 
@@ -114,8 +119,10 @@ def surface(layout: Layout, x0: int, y0: int, w: int, h: int, seed: int,
         shade *= 1 - sm * susc
 
     # relief: hard grains stand proud; shadow on the soft side, bright Kalb line on the hard side
+    # (halo ~1.5 um wide: 1-4 px depending on the magnification)
     hard8 = _lut(grains, lambda g: 60 * np.log10(max(HARDNESS.get(g.phase, 100.0), 10.0)), np.uint8)[idx]
-    blurred = np.asarray(Image.fromarray(hard8).filter(ImageFilter.BoxBlur(2)), np.float32)
+    halo_px = float(np.clip(1.5 / (layout.um_per_px or 0.75), 0.5, 4.0))
+    blurred = np.asarray(Image.fromarray(hard8).filter(ImageFilter.BoxBlur(halo_px)), np.float32)
     rel = (blurred - hard8) / np.float32(60)
     shade *= 1 - 0.25 * np.clip(rel, 0, None) + 0.10 * np.clip(-rel, 0, None)
 

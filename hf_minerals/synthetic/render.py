@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..minerals import ALL_SYNTHETIC_MINERALS, MASK_CODES
+from ..minerals import ALL_SYNTHETIC_MINERALS, BACKGROUND_PHASES, MASK_CODES
 from . import scene as sc
 from .imaging import Imaging, expose, jpeg
 from .layout import Layout
 from .polish import surface
 from .shifts import sample_imaging
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 CELL = 512  # section layout cell (px); grains stay within 2 cells of their own
 MAX_PIXELS = 30_000 * 30_000  # tiles (streamed)
 MAX_PIXELS_IN_MEMORY = 20_000 * 20_000  # render_section holds image + mask: 4 bytes per pixel
@@ -44,6 +44,18 @@ def _salt(text: str) -> int:
     return zlib.crc32(text.encode())
 
 
+ORE_LUT = np.zeros(256, bool)
+ORE_LUT[[c for c, n in MASK_CODES.items() if n not in BACKGROUND_PHASES]] = True
+
+
+def ore_grain_count(mask: np.ndarray, min_px: int = 12) -> int:
+    """Ore grains seen in a mask: 8-connected components of ore (any mineral) of at least ``min_px`` px."""
+    from scipy import ndimage
+
+    lab, n = ndimage.label(ORE_LUT[mask], structure=np.ones((3, 3)))
+    return int((np.bincount(lab.ravel())[1:] >= min_px).sum()) if n else 0
+
+
 def phase_fractions(mask: np.ndarray) -> dict[str, float]:
     counts = np.bincount(mask.ravel(), minlength=256)
     total = float(mask.size)
@@ -58,6 +70,17 @@ def _render_window(lay: Layout, im: Imaging, x0: int, y0: int, w: int, h: int, f
     surf = surface(lay, x0 - m, y0 - m, w + 2 * m, h + 2 * m, seed, local_noise)
     img = expose(surf, im, x0 - m, y0 - m, frame[0], frame[1], seed, local_noise)
     if layers is not None:
+        inner = surf.idx[m : m + h, m : m + w]
+        twin = surf.twin[m : m + h, m : m + w] if surf.twin is not None else np.zeros(inner.shape, bool)
+        by_phase: dict[str, np.ndarray] = {}
+        for sel, alt in ((~twin, False), (twin, True)):  # twin lamellae have their own reflectance
+            per = np.bincount(inner[sel], minlength=len(surf.grains))
+            for g, n in zip(surf.grains, per):
+                if n:
+                    r = g.alt_refl if alt and g.alt_refl is not None else g.refl
+                    name = MASK_CODES.get(g.code, g.phase)
+                    by_phase[name] = by_phase.get(name, np.zeros(5)) + np.append(np.asarray(r, np.float64) * n, n)
+        layers["phase_reflectance"] = {k: [round(float(x), 3) for x in 100 * v[:4] / v[4]] for k, v in by_phase.items()}
         layers["instances"] = np.ascontiguousarray(surf.instances()[m : m + h, m : m + w])
         sm = surf.scratch if surf.scratch is not None else np.zeros_like(surf.shade)
         layers["scratches"] = np.ascontiguousarray(sm[m : m + h, m : m + w])
@@ -74,7 +97,7 @@ def render_scene(mineral: str, size: int = 224, seed: int = 0, shift: str | None
     salt = _salt(mineral)
     rng_scene = np.random.default_rng([seed, salt, 0])
     rng_img = np.random.default_rng([seed, salt, 1])
-    lo, hi = sc.FIELD_UM[mineral]
+    lo, hi = sc.FIELD_UM
     field_um = float(np.exp(rng_scene.uniform(np.log(lo), np.log(hi))))
     im = sample_imaging(rng_img, field_um, shift)
     lay = sc.compose_scene(mineral, size, rng_scene, im, margin=im.blur_margin())
@@ -82,6 +105,7 @@ def render_scene(mineral: str, size: int = 224, seed: int = 0, shift: str | None
     layers: dict[str, np.ndarray] = {}
     img, mask = _render_window(lay, im, 0, 0, size, size, (size, size), noise_seed, local_noise=True, layers=layers)
     img = jpeg(img, im.jpeg_quality)
+    phase_refl = layers.pop("phase_reflectance")
     meta = {
         "synthetic": True,
         "generator": f"hf_minerals.synthetic v{GENERATOR_VERSION}",
@@ -94,10 +118,54 @@ def render_scene(mineral: str, size: int = 224, seed: int = 0, shift: str | None
         "um_per_px": round(im.field_um / size, 4),
         "imaging": im.to_dict(),
         "phase_fractions": phase_fractions(mask),
-        "n_grains": len(lay.grains),
+        "n_grains": ore_grain_count(mask),
         "n_scratches": len(lay.scratches),
+        #: ground truth: pixel-weighted mean reflectance (%) of each phase at 470/546/589/650 nm
+        "phase_reflectance": phase_refl,
+        "noise_seed": noise_seed,
     }
     return Scene(np.ascontiguousarray(img), np.ascontiguousarray(mask), meta, layers)
+
+
+def calibration_frames(scene: Scene, standard: float = 20.5) -> tuple[np.ndarray, np.ndarray]:
+    """The dark frame and the white-standard frame that go with ``scene``: same lamp, white balance,
+    exposure, vignetting, optics and camera, photographed the way a petrographer calibrates a session
+    (saved losslessly). ``standard``: the standard's (flat) reflectance in %, e.g. SiC 20.5, WTiC 46."""
+    from .imaging import Imaging
+    from .layout import Grain
+    from .polish import Surface
+
+    if scene.meta.get("kind") != "scene":
+        raise ValueError("calibration frames are made for single scenes (render_scene)")
+    if not 0 < standard <= 100:
+        raise ValueError(f"standard reflectance must be in (0, 100] %, got {standard}")
+    d = dict(scene.meta["imaging"])
+    d["wb_error"] = tuple(d["wb_error"])
+    d["colour_matrix"] = tuple(d["colour_matrix"])
+    im = Imaging(**{**d, "jpeg_quality": 0})
+    h, w = scene.mask.shape
+    frames = []
+    for k, r in enumerate((0.0, standard / 100)):
+        g = Grain("standard", np.zeros((0, 2)), np.full(4, r, np.float32))
+        surf = Surface(np.zeros((h, w), np.int32), [g], np.zeros((h, w), np.uint8), None,
+                       np.ones((h, w), np.float32), None, None, None)
+        frames.append(expose(surf, im, 0, 0, w, h, int(scene.meta["noise_seed"]) + 17 + k, local_noise=True))
+    return frames[0], frames[1]
+
+
+def channel_reflectance(imaging: dict, spectrum: list[float] | np.ndarray) -> np.ndarray:
+    """What a dark/white-calibrated camera reads (%, R G B) for a phase of 4-band reflectance ``spectrum``
+    (%): each channel's band-weighted reflectance under the scene's lamp, camera and colour matrix.
+
+    Flat-field calibration divides out lamp, white balance, exposure and vignetting exactly, but not the
+    camera's band weighting or its colour mixing: this is the ground truth to compare calibrated pixels to."""
+    from .imaging import saturation_matrix
+    from .optics import camera_matrix, illuminant
+
+    K = camera_matrix(illuminant(imaging["light"], imaging["cct"]), illuminant(imaging["wb_light"], imaging["wb_cct"]),
+                      1.0, tuple(imaging["wb_error"]))
+    K = K @ (saturation_matrix(imaging["saturation"]) @ np.asarray(imaging["colour_matrix"], np.float32).reshape(3, 3)).T
+    return np.asarray(spectrum, np.float64) @ K / (np.ones(4) @ K)
 
 
 def render_gangue(size: int = 224, seed: int = 0, shift: str | None = None) -> Scene:
@@ -109,7 +177,7 @@ def render_gangue(size: int = 224, seed: int = 0, shift: str | None = None) -> S
     salt = _salt("gangue")
     rng_scene = np.random.default_rng([seed, salt, 0])
     rng_img = np.random.default_rng([seed, salt, 1])
-    field_um = float(np.exp(rng_scene.uniform(np.log(250), np.log(2000))))
+    field_um = float(np.exp(rng_scene.uniform(np.log(sc.FIELD_UM[0]), np.log(sc.FIELD_UM[1]))))
     im = sample_imaging(rng_img, field_um, shift)
     upp = field_um / size
     b = sc._Builder()
@@ -118,7 +186,8 @@ def render_gangue(size: int = 224, seed: int = 0, shift: str | None = None) -> S
     if matrix.phase != "resin" and rng_scene.random() < 0.6:
         sc._neighbour(b, "quartz_crystals", [], "pyrite", rng_scene, im, upp, 0, 0, size, size, 1.4 * size)
     lay = b.layout(matrix)
-    lay.scratches = sc.make_scratches(rng_scene, 0, 0, size, size, float(rng_scene.uniform(0.5, 4.0)))
+    lay.scratches = sc.make_scratches(rng_scene, 0, 0, size, size, float(rng_scene.uniform(10.0, 50.0)), upp)
+    lay.um_per_px = upp
     img, mask = _render_window(lay, im, 0, 0, size, size, (size, size), int(rng_img.integers(2**31)), local_noise=True)
     img = jpeg(img, im.jpeg_quality)
     meta = {"synthetic": True, "generator": f"hf_minerals.synthetic v{GENERATOR_VERSION}", "kind": "gangue",
@@ -149,7 +218,7 @@ class _SectionLayout:
             for cx in range((x0 // CELL) - 2, (x0 + w) // CELL + 3):
                 items += self.cell(cx, cy)
         items.sort(key=lambda it: it[0])  # stable: global (z, cell row, cell col, order) ordering
-        lay = Layout(matrix=self.matrix)
+        lay = Layout(matrix=self.matrix, um_per_px=self.upp)
         for _, gs, fs, ss in items:
             lay.grains += gs
             lay.features += fs
@@ -174,6 +243,8 @@ def _section_setup(width: int, height: int, seed: int, classes, shift, mode: str
     rng = np.random.default_rng([seed, _salt("section"), 1])
     frame_um = float(rng.uniform(1800, 3500)) * width / 3396  # 5x objective on a 3396-px camera
     im = sample_imaging(rng, frame_um, shift)
+    if shift != "jpeg":  # a section is a lossless mosaic; per-photo JPEG belongs to single scenes
+        im.jpeg_quality = 0
     matrix = sc.make_matrix(np.random.default_rng([seed, _salt("section"), 2]))
     if matrix.phase == "resin":
         matrix = sc.make_matrix(np.random.default_rng([seed, _salt("section"), 3]))
@@ -238,4 +309,4 @@ def render_section(width: int, height: int, seed: int = 0, classes=None, shift: 
     return Scene(image, mask, meta)
 
 
-__all__ = ["Scene", "render_scene", "render_section", "render_section_tiles"]
+__all__ = ["Scene", "calibration_frames", "channel_reflectance", "render_scene", "render_section", "render_section_tiles"]

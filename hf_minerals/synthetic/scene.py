@@ -22,12 +22,29 @@ SIZE_UM: dict[str, tuple[float, float]] = {
     "pyrite": (40, 600), "arsenopyrite": (30, 300), "gold": (5, 60), "stibnite": (150, 1500),
     "chalcopyrite": (80, 700), "galena": (80, 600), "sphalerite": (100, 800),
 }
-#: Field-of-view width (um) typical of photomicrographs of each class (gold is shot at high power).
-FIELD_UM: dict[str, tuple[float, float]] = {
-    "pyrite": (400, 1500), "arsenopyrite": (250, 900), "gold": (80, 300), "stibnite": (600, 2200),
-    "chalcopyrite": (300, 1200), "galena": (250, 900), "sphalerite": (300, 1200),
+#: Field-of-view width (um, log-uniform), ONE range for every class (50x down to 5x objective): a class
+#: drawn at its own magnification would be recognisable from the grain scale of the gangue alone.
+FIELD_UM: tuple[float, float] = (120.0, 2400.0)
+#: Ore fraction of the field and number of ore bodies (log-uniform): shared by every class, so neither
+#: coverage nor grain count names the class (see ``shortcuts.py``).
+COVERAGE: tuple[float, float] = (0.12, 0.55)
+BODIES: tuple[float, float] = (1.0, 12.0)
+#: Naming rule (what a petrographer calls the photo): gold if any gold is visible (it is the point of the
+#: photo, hosts included); otherwise the ore mineral covering most of the field. So gold scenes keep their
+#: pyrite/arsenopyrite hosts even when these are larger, and no other class carries visible gold.
+GOLD_HOSTS: tuple[tuple[str, float], ...] = (("pyrite", 0.6), ("arsenopyrite", 0.3), ("chalcopyrite", 0.1))
+#: Ore neighbours of each non-gold class in a scene (relative weights), never gold (see the naming rule).
+SCENE_NEIGHBOURS: dict[str, tuple[tuple[str, float], ...]] = {
+    "pyrite": (("chalcopyrite", 0.4), ("arsenopyrite", 0.3), ("galena", 0.15), ("sphalerite", 0.15)),
+    "arsenopyrite": (("pyrite", 0.8), ("stibnite", 0.1), ("chalcopyrite", 0.1)),
+    "chalcopyrite": (("pyrite", 0.5), ("sphalerite", 0.3), ("galena", 0.2)),
+    "stibnite": (("pyrite", 0.6), ("arsenopyrite", 0.4)),
+    "galena": (("sphalerite", 0.6), ("chalcopyrite", 0.2), ("pyrite", 0.2)),
+    "sphalerite": (("galena", 0.6), ("chalcopyrite", 0.2), ("pyrite", 0.2)),
 }
-#: Neighbours that intrude into a scene of the key mineral: (kind, probability).
+#: Fracture fillings of pyrite in scenes (never gold outside gold scenes).
+SCENE_FILLS: dict[str, tuple[str, ...]] = {"pyrite": ("pit", "chalcopyrite", "galena"), "gold": ("pit", "gold")}
+#: Neighbours that intrude into a section cell of the key mineral: (kind, probability).
 ASSOCIATIONS: dict[str, list[tuple[str, float]]] = {
     "pyrite": [("gold_in_host", 0.3), ("fill:chalcopyrite", 0.3), ("fill:gold", 0.1), ("fill:galena", 0.1),
                ("arsenopyrite", 0.25), ("chalcopyrite", 0.25), ("sphalerite", 0.1), ("quartz_crystals", 0.3)],
@@ -56,14 +73,15 @@ def grain_diameter(mineral: str, rng: np.random.Generator, um_per_px: float, cap
 
 def make_mineral(mineral: str, c: np.ndarray, d: float, rng: np.random.Generator, im: Imaging,
                  um_per_px: float, fill: str = "pit") -> habits.Parts:
-    """One crystal/aggregate of ``mineral`` with its own features (pluck pits 1-8 um across)."""
+    """One crystal/aggregate of ``mineral`` with its own features (pluck pits 1-8 um across); every
+    artefact (pits, fractures, lamellae, exsolution blebs) is sized in micrometres."""
     pit_px = max(0.8, float(np.exp(rng.uniform(np.log(0.5), np.log(4.0)))) / um_per_px)
     if mineral == "pyrite":
-        return habits.make_pyrite(c, d, rng, fill, pit_px)
+        return habits.make_pyrite(c, d, rng, fill, pit_px, um_per_px)
     if mineral == "arsenopyrite":
-        return habits.make_arsenopyrite(c, d, rng, pit_px)
+        return habits.make_arsenopyrite(c, d, rng, pit_px, um_per_px)
     if mineral == "stibnite":
-        return habits.make_stibnite(c, d, rng, im.polarizer)
+        return habits.make_stibnite(c, d, rng, im.polarizer, um_per_px)
     if mineral == "gold":
         return habits.make_gold(c, d, rng)
     if mineral == "chalcopyrite":
@@ -71,7 +89,7 @@ def make_mineral(mineral: str, c: np.ndarray, d: float, rng: np.random.Generator
     if mineral == "galena":
         return habits.make_galena(c, d, rng, pit_px=max(1.2, rng.uniform(2, 6) / um_per_px))
     if mineral == "sphalerite":
-        return habits.make_sphalerite(c, d, rng, disease=rng.uniform(0.3, 1.5))
+        return habits.make_sphalerite(c, d, rng, disease=rng.uniform(0.3, 1.5), upp=um_per_px)
     raise ValueError(f"unknown mineral {mineral!r}; choose from {sorted(SIZE_UM)}")
 
 
@@ -169,11 +187,37 @@ def _place_label_grains(b: _Builder, mineral: str, assoc: list[str], fill: str, 
             _neighbour(b, kind, label_parts, mineral, rng, im, upp, x0, y0, w, h, cap)
 
 
-def compose_scene(mineral: str, size: int, rng: np.random.Generator, im: Imaging, margin: int = 0) -> Layout:
-    """Layout of one labelled field of view: the label dominates the ore area (checked, enforced).
+def _pick(options: tuple[tuple[str, float], ...], rng: np.random.Generator) -> str:
+    w = np.array([p for _, p in options])
+    return str(options[int(rng.choice(len(options), p=w / w.sum()))][0])
 
-    The check rasterises the window with ``margin`` px around the field, the window the renderer will
-    use, so its raster is reused."""
+
+def _add_gold(b: _Builder, hosts: list[Grain], rng: np.random.Generator, upp: float, area_px: float) -> None:
+    """Gold blebs (5-60 um, at least 3 px so that the photo shows them) until ``area_px`` is covered: 70 %
+    as inclusions clipped to a host, the rest on the host's rim (grains on the pyrite-quartz boundary)."""
+    area, n = 0.0, 0
+    while area < area_px and n < 40 and hosts:
+        host = hosts[int(rng.integers(len(hosts)))]
+        pts = host.points.reshape(-1, 2)
+        span = float(np.ptp(pts, 0).max())
+        d = float(np.clip(np.exp(rng.uniform(np.log(5), np.log(60))) / upp, 3.0, max(3.0, 0.45 * span)))
+        centre = pts.mean(0)
+        if rng.random() < 0.7:  # inclusion: inside the host
+            c = centre + (pts[int(rng.integers(len(pts)))] - centre) * rng.uniform(0, 0.7)
+            b.add(habits.make_gold(c, d, rng, host=host), 6, True)
+        else:  # on the rim, half in the gangue
+            b.add(habits.make_gold(pts[int(rng.integers(len(pts)))], d, rng), 6, True)
+        area += 0.6 * d * d
+        n += 1
+
+
+def compose_scene(mineral: str, size: int, rng: np.random.Generator, im: Imaging, margin: int = 0) -> Layout:
+    """Layout of one labelled field of view, named by the petrographer's rule (see ``GOLD_HOSTS``).
+
+    Magnification (``im.field_um``), ore coverage, the number of ore bodies, their placement (uniform over
+    the field) and the gangue are drawn from one distribution for every class; only which minerals the
+    bodies are made of depends on the class. The check rasterises the window with ``margin`` px around
+    the field, the window the renderer will use, so its raster is reused."""
     if mineral not in SIZE_UM:
         raise ValueError(f"unknown mineral {mineral!r}; choose from {sorted(SIZE_UM)}")
     upp = im.field_um / size
@@ -181,51 +225,70 @@ def compose_scene(mineral: str, size: int, rng: np.random.Generator, im: Imaging
     b = _Builder()
     matrix = make_matrix(rng)
     _gangue(b, matrix, rng, 0, 0, size, size, upp)
-    assoc = [k for k, p in ASSOCIATIONS[mineral] if rng.random() < p]
-    fill = next((k.split(":")[1] for k in assoc if k.startswith("fill:")), "pit")
-    coverage = rng.uniform(0.08, 0.3) if mineral == "gold" else rng.uniform(0.25, 0.6)
-    label_parts: list[habits.Parts] = []
-    max_grains = 25 if mineral == "gold" else 120
-
-    def centre(rng: np.random.Generator) -> np.ndarray:
-        c = rng.uniform(0.0, 1.0, 2) * size
-        if mineral == "gold":  # gold grains cluster where the host is
-            c = size / 2 + rng.normal(0, 0.25 * size, 2)
-        return c
-
-    _place_label_grains(b, mineral, assoc, fill, label_parts, rng, im, upp, cap, coverage * size * size, max_grains,
-                        centre, (0, 0, size, size))
+    if rng.random() < 0.3:  # euhedral quartz crystals in the gangue (shared by every class)
+        for _ in range(int(rng.integers(1, 5))):
+            d = min(float(np.exp(rng.uniform(np.log(40), np.log(600)))) / upp, 0.5 * size)
+            c = rng.uniform(0, size, 2)
+            b.add(([habits.make_gangue_crystal(c, d, rng, "quartz")], []), Z_ORDER["quartz_crystal"], False)
+    coverage = float(rng.uniform(*COVERAGE))
+    k = int(round(np.exp(rng.uniform(np.log(BODIES[0]), np.log(BODIES[1])))))
+    weights = np.sort(rng.lognormal(0.0, 0.6, k))[::-1]
+    areas = coverage * size * size * weights / weights.sum()
+    gold = mineral == "gold"
+    hosts: list[Grain] = []
+    for j, area in enumerate(areas):
+        if gold:
+            m, is_label = _pick(GOLD_HOSTS, rng), False
+        elif j == 0 or rng.random() < 0.6:
+            m, is_label = mineral, True
+        else:
+            m, is_label = _pick(SCENE_NEIGHBOURS[mineral], rng), False
+        fills = SCENE_FILLS["gold" if gold else "pyrite"] if m == "pyrite" else ("pit",)
+        fill = str(rng.choice(fills))
+        d = min(float(np.sqrt(area / AREA_FACTOR.get(m, 0.6))), cap)
+        parts = make_mineral(m, rng.uniform(0, size, 2), d, rng, im, upp, fill=fill)
+        b.add(parts, Z_ORDER[m] + (0.01 if is_label else 0.0), is_label)
+        if m in ("pyrite", "arsenopyrite", "chalcopyrite"):
+            hosts += parts[0]
+    if gold:
+        _add_gold(b, hosts, rng, upp, float(rng.uniform(0.06, 0.3)) * coverage * size * size)
     lay = b.layout(matrix)
-    # enforce dominance: the label needs >= 10 % of the field and the largest ore area; otherwise add a
-    # label grain near the centre (at most 4 times) or drop the intruder that covers most ground
-    label_code, min_px = CODE_OF[mineral], 0.1 * size * size
+    # enforce the naming rule: gold visible in gold scenes (add blebs); otherwise the label covers the
+    # largest ore area and at least 3 % of the field (drop the intruder that covers most, or add a body)
+    label_code, min_px = CODE_OF[mineral], (max(20.0, 0.004 * size * size) if gold else 0.03 * size * size)
     drop: set[int] = set()
     added = 0
-    for _ in range(len(b.items) + 5):
+    for _ in range(len(b.items) + 8):
         idx, grains = rasterize(lay, -margin, -margin, size + 2 * margin, size + 2 * margin)
         inner = idx[margin : margin + size, margin : margin + size]
         per_grain = np.bincount(inner.ravel(), minlength=len(grains))
         codes = np.array([g.code for g in grains], np.int64)
         counts = np.bincount(codes, weights=per_grain, minlength=256)
-        rival = max(ORE_CODES - {label_code}, key=lambda c: counts[c])
         small = counts[label_code] < min_px
-        if not small and counts[label_code] >= counts[rival]:
-            break
-        if small and added < 4:
-            d = grain_diameter(mineral, rng, upp, cap) * 0.5 + 0.25 * size
-            parts = make_mineral(mineral, size / 2 + rng.normal(0, 0.15 * size, 2), min(d, 0.6 * size), rng, im, upp, fill)
-            b.add(parts, Z_ORDER[mineral] + 0.01, True)
+        if gold:
+            if not small or added >= 6 or not hosts:
+                break
+            _add_gold(b, hosts, rng, upp, min_px - counts[label_code] + 1)
             added += 1
         else:
-            area_of = {id(g): n for g, n in zip(grains, per_grain)}
-            cands = [(sum(area_of.get(id(g), 0) for g in it[2] + it[3] if small or g.code == rival), k)
-                     for k, it in enumerate(b.items) if not it[1] and k not in drop]
-            cands = [c for c in cands if c[0] > 0]
-            if not cands:
+            rival = max(ORE_CODES - {label_code}, key=lambda c: counts[c])
+            if not small and counts[label_code] >= counts[rival]:
                 break
-            drop.add(max(cands)[1])
+            if small and added < 3:
+                d = float(np.sqrt(0.06 * size * size / AREA_FACTOR.get(mineral, 0.6)))
+                b.add(make_mineral(mineral, rng.uniform(0.2, 0.8, 2) * size, d, rng, im, upp), Z_ORDER[mineral] + 0.02, True)
+                added += 1
+            else:
+                area_of = {id(g): n for g, n in zip(grains, per_grain)}
+                cands = [(sum(area_of.get(id(g), 0) for g in it[2] + it[3] if g.code == rival), k)
+                         for k, it in enumerate(b.items) if not it[1] and k not in drop]
+                cands = [c for c in cands if c[0] > 0]
+                if not cands:
+                    break
+                drop.add(max(cands)[1])
         lay = b.layout(matrix, drop)
-    lay.scratches = make_scratches(rng, 0, 0, size, size, float(rng.uniform(0.5, 4.0)))
+    lay.scratches = make_scratches(rng, 0, 0, size, size, float(rng.uniform(10.0, 50.0)), upp)
+    lay.um_per_px = upp
     return lay
 
 
@@ -247,7 +310,7 @@ def compose_cell(seed: int, cx: int, cy: int, cell: int, classes: tuple[str, ...
                         lambda rng: np.array([x0 + rng.uniform(0, cell), y0 + rng.uniform(0, cell)]),
                         (x0, y0, cell, cell))
     items = [(z, gs, fs, []) for z, _, gs, fs in b.items]
-    items.append((99.0, [], [], make_scratches(rng, x0, y0, cell, cell, float(rng.uniform(0.3, 2.0)))))
+    items.append((99.0, [], [], make_scratches(rng, x0, y0, cell, cell, float(rng.uniform(10.0, 50.0)), upp)))
     return items
 
 

@@ -75,7 +75,12 @@ class DataArguments:
     crop_scale_min: float = field(default=0.35, metadata={"help": "smallest area fraction of the random resized crop"})
     rotation_degrees: float = field(default=15.0, metadata={"help": "small random rotation, +-degrees (plus 90-degree turns)"})
     color_jitter: float = field(
-        default=0.05, metadata={"help": "colour jitter strength s: brightness/contrast x[1-s,1+s], hue +-s/10 turn"}
+        default=0.1, metadata={"help": "picture-style chroma jitter s (linear light; exposure and white balance are "
+                                       "always jittered, see AugmentConfig)"}
+    )
+    photo_view: float = field(
+        default=0.0, metadata={"help": "share of samples shown photo-normalised (0.5: the model also learns photo-"
+                                       "relative colour; Predictor then averages both views)"}
     )
     random_erasing: float = field(default=0.25, metadata={"help": "probability of one random-erasing rectangle"})
     class_balance: Literal["none", "weighted_loss", "sampler"] = field(
@@ -97,6 +102,8 @@ class DataArguments:
             raise ConfigError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
         if not 0.0 <= self.color_jitter < 1.0:
             raise ConfigError(f"color_jitter must be in [0, 1), got {self.color_jitter}")
+        if not 0.0 <= self.photo_view <= 1.0:
+            raise ConfigError(f"photo_view must be in [0, 1], got {self.photo_view}")
         if not 0.0 <= self.random_erasing <= 1.0:
             raise ConfigError(f"random_erasing must be in [0, 1], got {self.random_erasing}")
         if not 0.0 <= self.calibration_share < 1.0:
@@ -110,6 +117,7 @@ class DataArguments:
             rotation=self.rotation_degrees,
             color_jitter=self.color_jitter,
             erasing=self.random_erasing,
+            photo_view=self.photo_view,
         )
 
 

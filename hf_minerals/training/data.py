@@ -83,8 +83,10 @@ class BatchTransform:
             pixels = eval_transform(images, self.cfg)
         else:
             indices = batch.get(INDEX_COLUMN) or range(len(images))
+            refs = batch.get("photo_reference") or [None] * len(images)  # whole-photo white reference, if built
             pixels = torch.cat(
-                [train_transform([im], self.cfg, self.aug, self.generator(i)) for im, i in zip(images, indices)]
+                [train_transform([im], self.cfg, self.aug, self.generator(i), references=None if r is None else [r])
+                 for im, i, r in zip(images, indices, refs)]
             )
         return {"pixel_values": list(pixels), "labels": list(batch[self.label_column])}
 

@@ -153,6 +153,11 @@ def run_training(
         callbacks=callbacks,
     )
 
+    if data_args.augment and data_args.photo_view > 0:  # the Predictor then averages raw + normalised views
+        from ..predict import PHOTO_VIEWS_ATTR
+
+        setattr(model.config, PHOTO_VIEWS_ATTR, True)
+
     # 7. train, resuming from the checkpoint if there is one
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
     metrics = dict(train_result.metrics)
