@@ -273,7 +273,7 @@ class CalibrateArguments:
     ood_keep: float = field(default=0.95, metadata={
         "help": "share of --split images the open-set ('not a known mineral') threshold accepts (0-1]"})
     ood_fit_split: str = field(default="train", metadata={"help": "split the open-set feature distance is fitted on"})
-    ood_method: str = field(default=DEFAULT_METHOD, metadata={"help": f"open-set feature distance: {', '.join(METHODS)}"})
+    ood_method: str = field(default=DEFAULT_METHOD, metadata={"help": f"open-set score parts (or a +-sum): {', '.join(METHODS)}"})
     no_ood: bool = field(default=False, metadata={"help": "confidence threshold only, no open-set score"})
 
 

@@ -123,6 +123,9 @@ class Predictor:
         self.unknown_threshold = unknown_threshold
         self.ood = ood  # open-set scorer (openset.safetensors); None: confidence threshold only
         self.ood_threshold = ood_threshold if ood is not None else None
+        #: the mapper's threshold for section tiles (partial grains, mixed phases score higher than whole
+        #: scenes); None: tiles use ``ood_threshold``. Read from calibration.json's ``ood.tile_threshold``.
+        self.ood_tile_threshold: float | None = None
         self.bf16 = bool(bf16)
         self.calibration: dict[str, Any] | None = None  # what calibration.json held, if read
         self.provenance: dict[str, Any] = {}  # where the model came from (``loading.load_model``)
@@ -191,6 +194,8 @@ class Predictor:
                    unknown_threshold=unknown_threshold, bf16=bf16, ood=ood,
                    ood_threshold=(calib["ood"]["threshold"] if ood_threshold is None else ood_threshold)
                    if ood is not None else None, photo_views=photo_views, **kwargs)
+        if ood is not None and ood_threshold is None:  # an explicit threshold holds for tiles too
+            pred.ood_tile_threshold = calib["ood"].get("tile_threshold")
         pred.calibration = calib
         pred.provenance = loaded.provenance
         return pred

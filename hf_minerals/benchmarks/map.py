@@ -111,6 +111,34 @@ def section_scores(m: SectionMap, mask: np.ndarray) -> dict[str, Any]:
     }
 
 
+def decision_variants(predictor: Predictor, m: SectionMap, mask: np.ndarray) -> dict[str, Any]:
+    """The same map re-decided three ways (same probabilities and scores, no re-run): confidence threshold
+    only (no open-set score); the open-set score with the whole-image threshold on every classified tile
+    (how the mapper first used it); the mapper's rule (tile threshold, tiles with >= OOD_MIN_ORE_SHARE ore)."""
+    import dataclasses
+
+    from ..mapping.tiler import OOD_MIN_ORE_SHARE, modal_abundance
+
+    keys = ("known_mineral_tiles_flagged_unknown", "unseen_mineral_tiles_flagged_unknown", "abundance_mean_abs_error_pp",
+            "tile_accuracy_known", "tile_accuracy_known_answered")
+    classified = m.status != STATUS_BACKGROUND
+    low = classified & (np.nan_to_num(m.probs, nan=1.0).max(1) < (predictor.unknown_threshold or 0.0))
+    ood = np.nan_to_num(m.ood_scores, nan=-np.inf)
+    rules = {"confidence_only": low}
+    if predictor.ood is not None:
+        rules["open_set_image_threshold_all_tiles"] = low | (classified & (ood > predictor.ood_threshold))
+        rules["open_set_mapper_rule"] = low | (classified & (m.bright_px >= OOD_MIN_ORE_SHARE * m.owned_px)
+                                               & (ood > m.settings["ood_threshold"]))
+    out = {}
+    for name, unknown in rules.items():
+        v = dataclasses.replace(m, status=np.where(classified, np.where(unknown, STATUS_UNKNOWN, STATUS_MINERAL),
+                                                   STATUS_BACKGROUND).astype(np.uint8))
+        v.abundance = modal_abundance(v)
+        scores = section_scores(v, mask)
+        out[name] = {k: scores[k] for k in keys}
+    return out
+
+
 def calibrate_in_memory(predictor: Predictor, dataset: Path | None, quick: bool) -> dict[str, Any]:
     """Fit temperature, threshold and open-set score like ``calibrate`` (not written to the model folder)."""
     if dataset is None or not (dataset / "dataset_dict.json").exists():
@@ -121,6 +149,7 @@ def calibrate_in_memory(predictor: Predictor, dataset: Path | None, quick: bool)
     predictor.temperature, predictor.unknown_threshold = record["temperature"], record["unknown_threshold"]
     predictor.ood, record["ood"] = fit_openset(predictor, dataset, progress=False)  # open-set score, as calibrate fits it
     predictor.ood_threshold = record["ood"]["threshold"]
+    predictor.ood_tile_threshold = record["ood"]["tile_threshold"]
     return record
 
 
@@ -349,7 +378,8 @@ def run(quick: bool, opts: Arguments) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 m = map_section(predictor, scene.image, tile=t, progress=False)
                 wall = time.perf_counter() - t0
-                per_tile.setdefault(str(t), []).append(section_scores(m, scene.mask))
+                per_tile.setdefault(str(t), []).append({**section_scores(m, scene.mask),
+                                                        "decision_variants": decision_variants(predictor, m, scene.mask)})
                 if s == 0:  # speed on the first section: mapping vs pure model time on the same tiles
                     speed[str(t)] = map_speed(predictor, scene.image, m, t, repeats=2 if quick else 3)
                     speed[str(t)]["first_map_seconds"] = wall
@@ -405,11 +435,25 @@ def run(quick: bool, opts: Arguments) -> dict[str, Any]:
         "map_megapixels_per_s": speed[best]["megapixels_per_s"],
         "open_set_unseen_flagged_unknown": result["open_set_scenes"]["unseen_share_flagged_unknown"],
         "open_set_known_accuracy": result["open_set_scenes"]["known_accuracy_top1"],
+        **open_set_tile_headline(result["accuracy_by_tile"]),
         "mosaic_peak_rss_mb": result["mosaic"]["peak_rss_while_mapping_mb"],
         "mosaic_rss_growth_mb": result["mosaic"]["rss_growth_mb"],
         **(mixed_headline(result["mixed_sections"]) if "mixed_sections" in result else {}),
     }
     return result
+
+
+def open_set_tile_headline(by_tile: dict[str, Any]) -> dict[str, Any]:
+    """Per tile size (first section): known / unseen tiles flagged and abundance error, for the mapper's rule
+    and for the confidence threshold alone."""
+    out = {}
+    for t, v in by_tile.items():
+        for rule, r in v["per_section"][0].get("decision_variants", {}).items():
+            if rule in ("confidence_only", "open_set_mapper_rule"):
+                out[f"tile{t}_{rule}_known_flagged_unseen_flagged_abundance_pp"] = (
+                    f"{r['known_mineral_tiles_flagged_unknown']:.3f} / {r['unseen_mineral_tiles_flagged_unknown'] or 0:.3f}"
+                    f" / {r['abundance_mean_abs_error_pp']:.2f}")
+    return out
 
 
 def mixed_headline(mixed: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from ..preprocessing import AugmentConfig, DataConfig, eval_transform, train_tra
 from ..synthetic import render_scene
 from ..synthetic.io import scene_seed
 from ..synthetic.shortcuts import shortcut_report
+from .synthetic import shifted_sets
 
 SHIFTS = ("halogen", "overexposed", "underexposed", "white_balance", "camera")
 RECIPES: dict[str, dict[str, Any]] = {
@@ -111,12 +112,7 @@ def train_and_test(train: tuple[list, np.ndarray], tests: dict[str, tuple[list, 
 
 
 def robustness(n_train: int, n_test: int, size: int, crop: int, epochs: int, recipes: list[str]) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    train = _scenes(n_train, size, 11, None)
-    tests = {"default": _scenes(n_test, size, 12, None)}
-    for sh in SHIFTS:
-        tests[sh] = _scenes(n_test, size, 12, sh)
-    render_s = time.perf_counter() - t0
+    train, tests, render_s = shifted_sets(_scenes, n_train, n_test, size, (11, 12), SHIFTS)
     cfg = DataConfig(crop=(crop, crop), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
     result: dict[str, Any] = {"classes": list(PAPER_MINERALS), "train_per_class": n_train, "test_per_class": n_test,
                               "scene_px": size, "model_input_px": crop, "epochs": epochs,

@@ -31,6 +31,10 @@ BACKGROUND = "background"
 STATUS_BACKGROUND, STATUS_MINERAL, STATUS_UNKNOWN = 0, 1, 2
 DEFAULT_BACKGROUND_LUMA = 105
 DEFAULT_MIN_ORE_SHARE = 0.02
+#: The open-set score judges only tiles with at least this share of bright (ore) pixels: its colour part reads
+#: the brightest decile of a tile as the ore, which under 10 % ore is gangue. Thinner tiles (their ore is a
+#: sliver of the tile's area) are decided by the confidence threshold alone.
+OOD_MIN_ORE_SHARE = 0.10
 
 
 @dataclass
@@ -67,6 +71,14 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     y += np.multiply(rgb[..., 1], 150, dtype=np.uint16)
     y += np.multiply(rgb[..., 2], 29, dtype=np.uint16)
     return y >> 8
+
+
+def tile_ood_threshold(predictor: Predictor) -> float | None:
+    """The open-set threshold for section tiles: calibration's tile threshold (fitted on tile-like crops of
+    validation images), else the image threshold; None without an open-set score."""
+    if predictor.ood is None:
+        return None
+    return predictor.ood_tile_threshold if predictor.ood_tile_threshold is not None else predictor.ood_threshold
 
 
 def map_section(
@@ -124,7 +136,7 @@ def _map(predictor: Predictor, src: SectionSource, tile: int, stride: int | None
         settings={"tile": tile_eff, "stride": stride_eff,
                   "background_luma": background_luma if ore is None else ore.to_dict(),
                   "min_ore_share": min_ore_share, "unknown_threshold": threshold,
-                  "ood_threshold": predictor.ood_threshold if predictor.ood is not None else None,
+                  "ood_threshold": tile_ood_threshold(predictor), "ood_min_ore_share": OOD_MIN_ORE_SHARE,
                   "temperature": predictor.temperature, "source": src.kind},
     )
     xs, ys = grid.xs, grid.ys
@@ -196,8 +208,10 @@ def _map(predictor: Predictor, src: SectionSource, tile: int, stride: int | None
         conf = np.ones(n, np.float32)
         conf[classified] = out.probs[classified].max(1)
         out.status[classified & (conf < threshold)] = STATUS_UNKNOWN
-    if predictor.ood is not None and predictor.ood_threshold is not None:
-        out.status[classified & (np.nan_to_num(out.ood_scores, nan=-np.inf) > predictor.ood_threshold)] = STATUS_UNKNOWN
+    ood_threshold = tile_ood_threshold(predictor)
+    if ood_threshold is not None:
+        judged = classified & (out.bright_px >= OOD_MIN_ORE_SHARE * out.owned_px)
+        out.status[judged & (np.nan_to_num(out.ood_scores, nan=-np.inf) > ood_threshold)] = STATUS_UNKNOWN
     out.timing = {"total_s": time.perf_counter() - t_start, "model_s": t_model, "read_s": t_read,
                   "tiles": n, "tiles_classified": int(classified.sum())}
     out.abundance = modal_abundance(out)

@@ -3,33 +3,85 @@ scorer so the Space, which only scores, never imports the data-set stack."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from PIL import Image
 
+from .colour import STATS, colour_stats
 from .scorer import DEFAULT_METHOD, KNN_K, MIN_CORRELATION, OOD_FILE, OODScorer, input_check
 
 if TYPE_CHECKING:
     from ..predict import Predictor
 
 
-def split_features(predictor: Predictor, split: Any, progress: bool = True) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-    """(features, rejected by the input checks, model label ids) of a split with ``image``/``label`` columns."""
+def split_features(predictor: Predictor, split: Any, progress: bool = True) -> SplitFeatures:
+    """Pooled features, colour statistics, input-check rejections and model label ids of a split with
+    ``image``/``label`` columns."""
     from tqdm.auto import tqdm
 
     from ..data.loading import model_ids
 
     to_model = model_ids(split.features["label"].names, predictor.labels)
-    feats, rejected, ys = [], [], []
+    feats, colours, rejected, ys = [], [], [], []
     cfg = predictor.data_config
     for start in tqdm(range(0, len(split), predictor.batch_size), desc="open-set features", disable=not progress):
         rows = split[start : start + predictor.batch_size]
-        pv = predictor.preprocess([im.convert("RGB") for im in rows["image"]])
+        images = [im.convert("RGB") for im in rows["image"]]
+        pv = predictor.preprocess(images)
         feats.append(predictor.forward(pv)[1])
+        colours.append(colour_stats(pv, cfg.mean, cfg.std))
         rejected.append(input_check(pv, cfg.mean, cfg.std))
         ys.append(to_model[np.asarray(rows["label"])])
-    return torch.cat(feats), np.concatenate(rejected), np.concatenate(ys)
+    return SplitFeatures(torch.cat(feats), np.concatenate(colours), np.concatenate(rejected), np.concatenate(ys))
+
+
+@dataclass
+class SplitFeatures:
+    features: torch.Tensor
+    colour: np.ndarray
+    rejected: np.ndarray
+    labels: np.ndarray
+
+
+#: At most this many threshold-split images make section-like tiles (a seeded subsample beyond it).
+MAX_TILES = 2000
+
+
+def tile_crops(images: list[Image.Image], seed: int = 0) -> list[np.ndarray]:
+    """One section-like tile per image: a 2 x 2 mosaic of the image and three others drawn at random from the
+    split (each resized to the image's smaller side), cut by an image-sized window at a random offset;
+    seeded. Like a section tile it holds partial grains, grain boundaries and several minerals; plain crops of
+    one scene left most known tiles of a SELECTION section (seed 900, not a benchmark seed) over the threshold."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for j, im in enumerate(images):
+        side = max(16, min(im.size))
+        others = rng.choice(len(images), 3) if len(images) > 1 else [j] * 3
+        parts = [np.asarray(images[k].convert("RGB").resize((side, side))) for k in (j, *others)]
+        mosaic = np.concatenate([np.concatenate(parts[:2], 1), np.concatenate(parts[2:], 1)], 0)
+        y0, x0 = (int(v) for v in rng.integers(0, side, 2))
+        out.append(np.ascontiguousarray(mosaic[y0 : y0 + side, x0 : x0 + side]))
+    return out
+
+
+def tile_scores(predictor: Predictor, scorer: OODScorer, split: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(open-set scores, bright share by the mapper's default background luma) of ``tile_crops`` of a split."""
+    from ..mapping.tiler import DEFAULT_BACKGROUND_LUMA, luma
+
+    idx = np.arange(len(split))
+    if len(idx) > MAX_TILES:
+        idx = np.sort(np.random.default_rng(0).choice(len(idx), MAX_TILES, replace=False))
+    tiles = tile_crops([split[int(i)]["image"] for i in idx])
+    cfg = predictor.data_config
+    scores = []
+    for start in range(0, len(tiles), predictor.batch_size):
+        pv = predictor.preprocess(tiles[start : start + predictor.batch_size])
+        scores.append(scorer.score(predictor.forward(pv)[1], pv, cfg.mean, cfg.std))
+    share = np.array([float((luma(t) >= DEFAULT_BACKGROUND_LUMA).mean()) for t in tiles])
+    return (np.concatenate(scores) if scores else np.zeros(0)), share
 
 
 METHOD_TEXT = {
@@ -37,9 +89,17 @@ METHOD_TEXT = {
            f"(k = {KNN_K}) training feature",
     "mahalanobis": "mahalanobis: distance of the pooled features (classifier input) to the nearest class mean, "
                    "class-conditional Gaussians with one shared covariance",
+    "colour": "colour: Mahalanobis distance of photo-relative colour statistics of the input (" + ", ".join(STATS)
+              + ") to the nearest class, one Gaussian per class",
 }
-METHOD_TEXT["knn+mahalanobis"] = ("knn+mahalanobis: sum of the two distances, each divided by its median on the "
-                                  "threshold split (" + METHOD_TEXT["knn"] + "; " + METHOD_TEXT["mahalanobis"] + ")")
+
+
+def method_text(method: str) -> str:
+    parts = method.split("+")
+    if len(parts) == 1:
+        return METHOD_TEXT[method]
+    return (f"{method}: sum of the distances, each divided by its median on the threshold split ("
+            + "; ".join(METHOD_TEXT[p] for p in parts) + ")")
 
 
 def fit_openset(predictor: Predictor, dataset: Any, fit_split: str = "train", threshold_split: str = "validation",
@@ -58,24 +118,36 @@ def fit_openset(predictor: Predictor, dataset: Any, fit_split: str = "train", th
     except KeyError as exc:
         raise ValueError(f"the open-set score is fitted on '{fit_split}' and thresholded on '{threshold_split}': "
                          f"{exc.args[0]} (choose another with --ood_fit_split, or --no_ood)") from None
-    feats, rejected, ys = split_features(predictor, fit_data, progress)
-    vfeats, vrejected, _ = split_features(predictor, threshold_data, progress)
-    scorer = OODScorer.fit(feats, ys, len(predictor.labels), method, scale_features=vfeats)
-    vd = scorer.distance(vfeats)
+    fit = split_features(predictor, fit_data, progress)
+    val = split_features(predictor, threshold_data, progress)
+    scorer = OODScorer.fit(fit.features, fit.labels, len(predictor.labels), method, scale_features=val.features,
+                           colour=fit.colour, scale_colour=val.colour)
+    vd = scorer.distance(val.features, val.colour)
     threshold = float(np.quantile(vd, keep, method="higher"))
+    td, share = tile_scores(predictor, scorer, threshold_data)
+    from ..mapping.tiler import OOD_MIN_ORE_SHARE  # the mapper judges only tiles this bright; so do we
+
+    ore = (share >= OOD_MIN_ORE_SHARE) & np.isfinite(td)  # input-check rejections are flagged by any threshold
+    tile_threshold = max(threshold, float(np.quantile(td[ore], keep, method="higher"))) if ore.any() else threshold
     record = {
-        "method": f"{METHOD_TEXT[method]}; input checks: images with every channel std < {scorer.flat_std} grey "
+        "method": f"{method_text(method)}; input checks: images with every channel std < {scorer.flat_std} grey "
                   f"levels (featureless) or lag-1 spatial autocorrelation < {MIN_CORRELATION} (noise) score inf",
         "method_name": method,
         "file": OOD_FILE,
         "threshold": threshold,
+        "tile_threshold": tile_threshold,
         "keep_share_target": keep,
-        "distance_fitted_on": {"split": fit_split, "n": int(len(ys)), "feature_dim": int(feats.shape[1])},
+        "distance_fitted_on": {"split": fit_split, "n": int(len(fit.labels)), "feature_dim": int(fit.features.shape[1])},
         "threshold_fitted_on": {"split": threshold_split, "n": int(len(vd))},
+        "tile_threshold_fitted_on": {
+            "split": threshold_split, "n": int(ore.sum()),
+            "tiles": f"one per image (at most {MAX_TILES}): an image-sized window at a seeded random offset in a 2 x 2 "
+                     f"mosaic of the image and three random others; kept if >= {OOD_MIN_ORE_SHARE:.0%} of its pixels are brighter "
+                     "than the mapper's background luma (the tiles the mapper judges); never below the image threshold"},
         "scales": scorer.scales,
         "flat_std": scorer.flat_std,
         "min_correlation": MIN_CORRELATION,
-        "threshold_split_share_flagged": float((vrejected | (vd > threshold)).mean()),
-        "fit_split_share_rejected_by_input_checks": float(rejected.mean()),
+        "threshold_split_share_flagged": float((val.rejected | (vd > threshold)).mean()),
+        "fit_split_share_rejected_by_input_checks": float(fit.rejected.mean()),
     }
     return scorer, record

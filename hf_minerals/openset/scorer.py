@@ -3,16 +3,15 @@
 Temperature scaling + a confidence threshold cannot say *not a known mineral*: a small fine-tuned
 model is as sure about a black frame or an unseen mineral as about its own classes. Two signals can:
 
-1. **Feature distance** (learned, from known minerals only): the pooled features the classifier
-   head sees (input of ``model.classifier``) of the *training* split are modelled two ways, and the
-   score adds both distances, each divided by its median on known validation images:
-   ``knn`` — cosine distance of the L2-normalised features to the k-th nearest training feature
-   (k = 10; Sun et al. 2022), strong on unseen minerals; ``mahalanobis`` — distance to the nearest
-   class mean under class-conditional Gaussians with one shared covariance (Lee et al. 2018), strong
-   on inputs far from any micrograph. ``knn+mahalanobis`` was chosen over either alone on a development
-   protocol that sees no test kind: a known class left out of the fit, and validation images with
-   shuffled pixels / inverted / reversed channels (``scripts/benchmark.py openset`` repeats it).
-   No negative examples are used in fitting, so every kind of outlier is unseen.
+1. **A distance to the known minerals** (fitted on known minerals only; one part or a sum of parts, each
+   divided by its median on known validation images): ``colour`` (default) — photo-relative colour
+   statistics of the input (``colour.py``: brightness relative to the photo's brightest pixels, the ore's
+   tint relative to the gangue), one Gaussian per class; ``knn`` — cosine distance of the L2-normalised
+   pooled features (input of ``model.classifier``) to the k-th nearest training feature (k = 10; Sun et
+   al. 2022); ``mahalanobis`` — distance of the pooled features to the nearest class mean under
+   class-conditional Gaussians with one shared covariance (Lee et al. 2018). The default was chosen on
+   SELECTION negatives only, disjoint from the benchmark's test kinds (``benchmarks/openset_selection.py``,
+   docs/benchmarks.md). No negative example is used in fitting, so every kind of outlier is unseen.
 2. **Input checks** (cheap, documented, fixed — not fitted): an image whose every colour channel
    varies by less than ``FLAT_STD`` grey levels (0-255) after preprocessing holds no texture or colour
    variation to classify (a blank field, a lens cap, a uniform colour); an image whose neighbouring
@@ -21,7 +20,8 @@ model is as sure about a black frame or an unseen mineral as about its own class
    under the low-magnification shift). Either scores ``inf``.
 
 The threshold on the distance is chosen on the *validation* split so ``keep`` (default 95 %) of the
-known validation images are accepted. The feature bank and the Gaussians go into ``openset.safetensors``
+known validation images are accepted; the mapper's tile threshold likewise on section-like tiles made from
+them (``fit.tile_crops``). The fitted parts go into ``openset.safetensors``
 in the model folder, the threshold and what it was fitted on into ``calibration.json`` (key ``"ood"``); the model
 itself is untouched, so ``pipeline("image-classification")`` still loads it (without this score).
 """
@@ -40,10 +40,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from .colour import ColourGaussians, colour_stats
+
 OOD_FILE = "openset.safetensors"
-FORMAT = "1"  # layout of OOD_FILE: tensors "<part>.<name>", metadata method/format/scales/k/flat_std
-METHODS = ("knn", "mahalanobis", "knn+mahalanobis")
-DEFAULT_METHOD = "knn+mahalanobis"
+FORMAT = "2"  # layout of OOD_FILE: tensors "<part>.<name>", metadata method/format/scales/k/flat_std
+#: Formats this version reads: "1" (knn / mahalanobis only, same layout) stays readable.
+READS_FORMATS = ("1", "2")
+#: Every non-empty combination of the parts, in this order (a method name joins its parts with "+").
+METHODS = ("knn", "mahalanobis", "colour", "knn+mahalanobis", "knn+colour", "mahalanobis+colour",
+           "knn+mahalanobis+colour")
+#: Chosen on SELECTION negatives only (docs/benchmarks.md, "Open set"): the best mean AUROC over proxy
+#: unseen minerals, selection non-micrographs, transformed validation images and known classes left out.
+DEFAULT_METHOD = "colour"
 KNN_K = 10
 #: At most this many training features are kept for ``knn`` (an even, seeded subsample beyond it).
 MAX_BANK = 20_000
@@ -161,17 +169,21 @@ class KNNDistance:
         return {"bank": self.bank}
 
 
-PARTS: dict[str, type] = {"knn": KNNDistance, "mahalanobis": FeatureGaussians}
+PARTS: dict[str, type] = {"knn": KNNDistance, "mahalanobis": FeatureGaussians, "colour": ColourGaussians}
+#: Parts that read the photo-relative colour statistics (``colour.colour_stats``) instead of pooled features.
+COLOUR_PARTS = frozenset({"colour"})
+Part = KNNDistance | FeatureGaussians | ColourGaussians
 
 
 class OODScorer:
     """Scores images from what the predictor computes anyway: model inputs and pooled features.
 
-    The distance is one part (``knn`` or ``mahalanobis``) or the sum of both, each divided by its
-    median on known validation images (``knn+mahalanobis``) so neither dominates by its units.
+    The distance is one part or the sum of several, each divided by its median on known validation
+    images so none dominates by its units. Parts: ``knn`` and ``mahalanobis`` on pooled features,
+    ``colour`` on the photo-relative colour statistics of the input (``colour.colour_stats``).
     """
 
-    def __init__(self, parts: dict[str, KNNDistance | FeatureGaussians], scales: dict[str, float] | None = None,
+    def __init__(self, parts: dict[str, Part], scales: dict[str, float] | None = None,
                  flat_std: float = FLAT_STD) -> None:
         if not parts or set(parts) - set(PARTS):
             raise ValueError(f"open-set parts must be among {sorted(PARTS)}, got {sorted(parts)}")
@@ -183,26 +195,45 @@ class OODScorer:
     def method(self) -> str:
         return "+".join(self.parts)
 
+    @property
+    def needs_colour(self) -> bool:
+        return bool(COLOUR_PARTS & set(self.parts))
+
     @classmethod
     def fit(cls, features: torch.Tensor, labels: np.ndarray, n_classes: int, method: str = DEFAULT_METHOD,
-            scale_features: torch.Tensor | None = None) -> OODScorer:
-        """Fit each part of ``method`` on ``features``; a combination is scaled on ``scale_features`` (known images)."""
+            scale_features: torch.Tensor | None = None, colour: np.ndarray | None = None,
+            scale_colour: np.ndarray | None = None) -> OODScorer:
+        """Fit each part of ``method`` on ``features`` / ``colour`` (statistics of the same images); a combination
+        is scaled on ``scale_features`` / ``scale_colour`` (known images, e.g. the validation split)."""
         if method not in METHODS:
             raise ValueError(f"open-set method must be one of {METHODS}, got {method!r}")
         names = method.split("+")
         if len(names) > 1 and scale_features is None:
             raise ValueError(f"method {method!r} needs scale_features (known validation images) to weigh its parts")
-        parts = {n: PARTS[n].fit(features, labels, n_classes) for n in names}
-        scales = {n: float(np.median(parts[n].distance(scale_features))) or 1.0 for n in names} if len(names) > 1 else None
-        return cls(parts, scales)
+        if COLOUR_PARTS & set(names) and (colour is None or (len(names) > 1 and scale_colour is None)):
+            raise ValueError(f"method {method!r} needs the colour statistics of the fitting (and scaling) images")
+        parts = {n: PARTS[n].fit(colour if n in COLOUR_PARTS else features, labels, n_classes) for n in names}
+        scorer = cls(parts)
+        if len(names) > 1:
+            raw = scorer.part_distances(scale_features, scale_colour)
+            scorer.scales = {n: float(np.median(raw[n])) or 1.0 for n in names}
+        return scorer
 
-    def distance(self, features: torch.Tensor) -> np.ndarray:
-        return sum(part.distance(features) / self.scales[n] for n, part in self.parts.items())
+    def part_distances(self, features: torch.Tensor, colour: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Unscaled distance of each part."""
+        if self.needs_colour and colour is None:
+            raise ValueError(f"open-set method {self.method!r} needs colour statistics (colour.colour_stats)")
+        return {n: part.distance(colour if n in COLOUR_PARTS else features) for n, part in self.parts.items()}
+
+    def distance(self, features: torch.Tensor, colour: np.ndarray | None = None) -> np.ndarray:
+        """Sum of the parts' distances, each divided by its scale."""
+        return sum(d / self.scales[n] for n, d in self.part_distances(features, colour).items())
 
     def score(self, features: torch.Tensor, pixel_values: torch.Tensor, mean: tuple[float, ...],
               std: tuple[float, ...]) -> np.ndarray:
-        """Feature distance to the known minerals; ``inf`` for images the input checks reject."""
-        return np.where(input_check(pixel_values, mean, std, self.flat_std), np.inf, self.distance(features))
+        """Distance to the known minerals; ``inf`` for images the input checks reject."""
+        colour = colour_stats(pixel_values, mean, std) if self.needs_colour else None
+        return np.where(input_check(pixel_values, mean, std, self.flat_std), np.inf, self.distance(features, colour))
 
     def save(self, model_dir: str | os.PathLike) -> Path:
         from safetensors.torch import save
@@ -225,16 +256,19 @@ class OODScorer:
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata() or {}
                 method = meta.get("method", "")
-                if method not in METHODS or meta.get("format") != FORMAT:
+                fmt = meta.get("format")
+                if method not in METHODS or fmt not in READS_FORMATS or (fmt == "1" and "colour" in method):
                     raise ValueError(f"{path}: open-set file of method {method!r}, format {meta.get('format')!r} "
-                                     f"(this version reads {METHODS}, format {FORMAT}); {redo}")
-                parts: dict[str, KNNDistance | FeatureGaussians] = {}
+                                     f"(this version reads {METHODS}, formats {READS_FORMATS}); {redo}")
+                parts: dict[str, Part] = {}
                 for n in method.split("+"):
                     if n == "knn":
                         parts[n] = KNNDistance(f.get_tensor("knn.bank").float(), int(meta.get("k", KNN_K)))
-                    else:
+                    elif n == "mahalanobis":
                         parts[n] = FeatureGaussians(f.get_tensor("mahalanobis.means").double(),
                                                     f.get_tensor("mahalanobis.precision").double())
+                    else:
+                        parts[n] = ColourGaussians(f.get_tensor("colour.means"), f.get_tensor("colour.precisions"))
         except (OSError, safetensors.SafetensorError) as exc:
             raise ValueError(f"{path}: unreadable open-set file ({exc}); {redo}") from exc
         return cls(parts, json.loads(meta.get("scales", "{}")), float(meta.get("flat_std", FLAT_STD)))
