@@ -166,32 +166,40 @@ def test_colour_jitter_is_modest_and_optional():
             assert (torch.log(lin / lin.mean()) - chroma0).abs().max() < 0.35
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 11 item 6: with the linear-light augmentation (white balance +-0.15 log per channel) about 10 % of "
-    "jittered chalcopyrite patches land chromatically nearer pyrite (log-chroma distance 0.28); fix the jitter "
-    "range or the claim, then remove this marker"))
 def test_jittered_chalcopyrite_stays_nearer_chalcopyrite_than_pyrite():
-    """The claim colour-preserving augmentation must keep: in chromaticity (exposure is meant to vary), a jittered
-    flat chalcopyrite patch is nearer chalcopyrite than pyrite, draw after draw."""
+    """The claim colour-preserving augmentation must keep: a jittered chalcopyrite grain is still read as
+    chalcopyrite, not pyrite, draw after draw. Lamp colour and exposure are *meant* to vary (labs differ), so
+    what must survive is the colour a petrographer reads - the grain relative to the gangue beside it in
+    the same photo (the photo-relative view the model also sees). Absolute chromaticity does not survive a
+    +-0.15 white balance, by design: the lamp alone moves it about as far as chalcopyrite is from pyrite."""
     from hf_minerals.preprocessing import srgb_to_linear
 
     cfg = DataConfig(crop=(32, 32))
-    flat = [Image.fromarray(np.full((32, 32, 3), COLOURS[0], dtype=np.uint8))]
-    no_geom = dict(scale=(1.0, 1.0), ratio=(1.0, 1.0), rotation=0.0, erasing=0.0)
+    gangue = np.array([72.0, 72.0, 76.0])  # dark, nearly neutral matrix (a few % reflectance)
+    patch = np.empty((32, 32, 3), dtype=np.uint8)
+    patch[:, :16], patch[:, 16:] = COLOURS[0], gangue  # a chalcopyrite grain beside its gangue
+    no_geom = dict(scale=(1.0, 1.0), ratio=(1.0, 1.0), rotation=0.0, erasing=0.0, hflip=0.0, vflip=0.0, rot90=False)
     mean, std = torch.tensor(cfg.mean).view(3, 1, 1) * 255, torch.tensor(cfg.std).view(3, 1, 1) * 255
 
-    def chroma(rgb):
-        lin = srgb_to_linear(torch.as_tensor(rgb, dtype=torch.float32))
-        return torch.log(lin / lin.mean())
+    def relative_chroma(ore, matrix):
+        ratio = srgb_to_linear(torch.as_tensor(ore, dtype=torch.float32)) / srgb_to_linear(
+            torch.as_tensor(matrix, dtype=torch.float32))
+        return torch.log(ratio / ratio.mean())
 
-    chalcopyrite, pyrite = chroma(COLOURS[0]), chroma(COLOURS[2])
-    for seed in range(100):
-        out = train_transform(flat, cfg, AugmentConfig(**no_geom), torch.Generator().manual_seed(seed))[0]
-        rgb = (out * std + mean).mean((1, 2))
-        if srgb_to_linear(rgb).max() >= 0.98:  # clipped: chromaticity undefined
+    chalcopyrite, pyrite = relative_chroma(COLOURS[0], gangue), relative_chroma(COLOURS[2], gangue)
+    aug = AugmentConfig(**no_geom)
+    assert aug.white_balance > 0 and aug.exposure_ev > 0 and aug.color_jitter > 0  # the defaults do jitter
+    checked = 0
+    for seed in range(200):
+        out = train_transform([Image.fromarray(patch)], cfg, aug, torch.Generator().manual_seed(seed))[0]
+        rgb = out * std + mean
+        ore, matrix = rgb[:, 4:-4, 2:12].mean((1, 2)), rgb[:, 4:-4, 20:30].mean((1, 2))
+        if srgb_to_linear(ore).max() >= 0.98:  # clipped: chromaticity undefined
             continue
-        c = chroma(rgb)
+        c = relative_chroma(ore, matrix)
         assert (c - chalcopyrite).norm() < (c - pyrite).norm(), seed
+        checked += 1
+    assert checked > 150  # most draws are unclipped: the claim is really tested
 
 
 def test_balanced_sampler_and_class_weights():
