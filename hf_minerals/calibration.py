@@ -17,6 +17,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,7 +112,7 @@ def dataset_logits(predictor: Predictor, split: Any, progress: bool = True) -> t
     bs = predictor.batch_size
     for start in tqdm(range(0, len(split), bs), desc="calibration logits", disable=not progress):
         rows = split[start : start + bs]
-        out.append(predictor.logits(predictor.preprocess([load_image(im) for im in rows["image"]])))
+        out.append(predictor.view_logits([load_image(im) for im in rows["image"]]))  # the logits the Predictor answers with
         ys.append(to_model[np.asarray(rows["label"])])
     return torch.cat(out), np.concatenate(ys)
 
@@ -131,6 +132,13 @@ def calibrate(
 
         raise ModelLoadError(("model folder not found" if not Path(model_dir).exists() else "not a model folder")
                              + f": '{model_dir}' (--model must be a local model folder: calibration.json is written into it)")
+    previous = Path(model_dir) / CALIBRATION_FILE
+    if previous.is_file() and "fitted_on" in (old := json.loads(previous.read_text())):
+        warnings.warn(
+            f"{previous} was fitted at training time on held-out validation groups ({old['fitted_on']}); re-fitting on "
+            f"the whole '{split}' split includes the images that chose the checkpoint, which flatters the calibration",
+            stacklevel=2,
+        )
     data, _ = load_split(dataset_dir, split)
     predictor = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False, bf16=False)
     logits, labels = dataset_logits(predictor, data, progress=progress)
@@ -159,6 +167,66 @@ def bf16_check(model_dir: str | os.PathLike, split: Any, fp32_logits: torch.Tens
     p32, p16 = torch.softmax(fp32_logits, -1), torch.softmax(logits, -1)
     return {"bf16_top1_agreement": float((p32.argmax(1) == p16.argmax(1)).float().mean()),
             "bf16_max_prob_diff": float((p32 - p16).abs().max()), "bf16_n": len(logits)}
+
+
+def split_for_calibration(ds: Any, share: float = 0.5, seed: int = 0, label_column: str = "label",
+                          group_column: str = "group") -> tuple[Any, Any]:
+    """Split a validation set by group into (select, calibrate): disjoint groups, every class in both where it can.
+
+    The *select* part chooses the checkpoint (the Trainer's eval set); the *calibrate* part, never seen by
+    that choice, fits the temperature and the unknown threshold, so neither is tuned on the data that
+    picked the model. Groups (``group`` column; each row its own group without one) stay whole; each
+    group goes with its majority class, and ``share`` of each class's groups (at least one, never all)
+    go to *calibrate*.
+    """
+    if not 0 < share < 1:
+        raise ValueError(f"calibration share must be in (0, 1), got {share}")
+    labels = np.asarray(ds[label_column])
+    groups = np.asarray([str(g) for g in ds[group_column]]) if group_column in ds.column_names else np.arange(len(ds)).astype(str)
+    by_group: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        by_group.setdefault(g, []).append(i)
+    by_class: dict[int, list[str]] = {}
+    for g, rows in sorted(by_group.items()):
+        majority = int(np.bincount(labels[rows]).argmax())
+        by_class.setdefault(majority, []).append(g)
+    rng = np.random.default_rng(seed)
+    held: set[str] = set()
+    for c in sorted(by_class):
+        names = by_class[c]
+        rng.shuffle(names)
+        k = min(len(names) - 1, max(1, round(share * len(names)))) if len(names) > 1 else 0
+        held.update(names[:k])
+    if not held or len(held) == len(by_group):
+        raise ValueError(f"cannot split {len(by_group)} validation group(s) into selection and calibration parts")
+    calib = [i for i, g in enumerate(groups) if g in held]
+    select = [i for i, g in enumerate(groups) if g not in held]
+    return ds.select(select), ds.select(calib)
+
+
+def calibrate_split(model_dir: str | os.PathLike, split: Any, keep: float = 0.95, batch_size: int = 32,
+                    fitted_on: str = "", progress: bool = False, ood_fit: Any | None = None,
+                    ood_keep: float = 0.95, ood_method: str = DEFAULT_METHOD) -> dict[str, Any]:
+    """Fit temperature + threshold on a ``datasets`` split and write ``calibration.json`` into ``model_dir``.
+
+    ``ood_fit`` (a split, usually train): also fit the open-set distance on it, with its threshold on ``split``.
+    """
+    predictor = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False, bf16=False)
+    logits, labels = dataset_logits(predictor, split, progress=progress)
+    record = {**calibrate_logits(logits, labels, keep), **bf16_check(model_dir, split, logits, batch_size, progress)}
+    if fitted_on:
+        record["fitted_on"] = fitted_on
+    stale = Path(model_dir) / OOD_FILE
+    if ood_fit is not None:
+        import datasets
+
+        parts = datasets.DatasetDict({"train": ood_fit, "calibration": split})
+        scorer, record["ood"] = fit_openset(predictor, parts, "train", "calibration", ood_keep, progress, ood_method)
+        scorer.save(model_dir)
+    elif stale.exists():
+        stale.unlink()  # a score fitted for an earlier calibration must not outlive it
+    write_calibration(model_dir, record)
+    return record
 
 
 def open_set_report(

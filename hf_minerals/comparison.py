@@ -28,6 +28,7 @@ from .model_card import count_parameters
 from .modeling import WeightsUnavailableError
 from .plots import plot_comparison
 from .runtime import machine_info, timeit
+from .stats import format_ci
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,14 @@ def recipe_path(name: str) -> Path:
     raise FileNotFoundError(f"no recipe '{name}' in recipes/ (have: {', '.join(sorted(p.stem for p in RECIPES_DIR.glob('*.yaml')))})")
 
 
+def recipe_label(name: str) -> str:
+    """Row name: ``swin_tiny``, ``paper-swin_tiny`` for ``paper/swin_tiny`` (so both can sit in one table), or
+    the stem of a ``.yaml`` path."""
+    if Path(name).suffix in (".yaml", ".yml"):
+        return Path(name).stem
+    return name.strip("/").replace("/", "-")
+
+
 def hub_offline() -> bool:
     import huggingface_hub
 
@@ -78,7 +87,7 @@ def plan_runs(recipes: Sequence[str], inits: Sequence[str], variant: str = "auto
         path = recipe_path(recipe)
         model = _recipe_model(path)
         for init in inits:
-            row: dict[str, Any] = {"recipe": Path(recipe).stem, "recipe_path": str(path), "init": init,
+            row: dict[str, Any] = {"recipe": recipe_label(recipe), "recipe_path": str(path), "init": init,
                                    "recipe_model": model, "status": "planned", "note": ""}
             if init == "pretrained":
                 try:
@@ -129,7 +138,43 @@ def _train_one(row: dict[str, Any], recipe: Path, dataset: str, out: Path, train
     wall = time.perf_counter() - t0
     report_dir = Path(data_args.report_dir or out)
     report = json.loads((report_dir / RESULTS_FILE).read_text())
-    return {"results": results, "report": report, "wall": wall, "test_split": data_args.test_split}
+    return {"results": results, "report": report, "wall": wall, "test_split": data_args.test_split,
+            "predictions": str(report_dir / "predictions.csv")}
+
+
+def read_predictions(path: str | Path) -> list[dict[str, str]]:
+    """``predictions.csv`` of ``evaluate_and_report``: one row per test image, in data-set order."""
+    import csv
+
+    with Path(path).open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def paired_differences(rows: Sequence[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
+    """Every pair of finished rows, compared on the same test images by a paired bootstrap resampled by group.
+
+    A difference is marked ``beyond_noise`` when its 95 % interval excludes 0; otherwise the test set
+    cannot tell the two models apart.
+    """
+    from .stats import paired_difference
+
+    ran = [r for r in rows if r.get("status") == "ok" and r.get("predictions")]
+    preds = {id(r): read_predictions(r["predictions"]) for r in ran}
+    out = []
+    for i, a in enumerate(ran):
+        for b in ran[i + 1 :]:
+            pa, pb = preds[id(a)], preds[id(b)]
+            key = lambda p: [(q["index"], q["source_path"], q["label"]) for q in p]  # noqa: E731
+            if key(pa) != key(pb):
+                raise ValueError(f"{a['recipe']}/{a['init']} and {b['recipe']}/{b['init']} were not tested on the same images")
+            names = sorted({q["label"] for q in pa} | {q["predicted"] for q in pa} | {q["predicted"] for q in pb})
+            ids = {n: k for k, n in enumerate(names)}
+            refs = [ids[q["label"]] for q in pa]
+            groups = [q.get("group") or q["index"] for q in pa]
+            diff = paired_difference(refs, [ids[q["predicted"]] for q in pa], [ids[q["predicted"]] for q in pb],
+                                     len(names), groups, seed=seed)
+            out.append({"a": f"{a['recipe']} / {a['init']}", "b": f"{b['recipe']} / {b['init']}", **diff})
+    return out
 
 
 def run_comparison(
@@ -170,6 +215,9 @@ def run_comparison(
             macro_recall=report["macro_recall"],
             macro_f1=report["macro_f1"],
             ece=report["ece"],
+            ci=report.get("ci"),
+            ece_uncalibrated=report.get("ece_uncalibrated"),
+            predictions=done["predictions"],
             per_class_f1={k: v["f1"] for k, v in report["per_class"].items()},
             n_test=report["n"],
             parameters=count_parameters(model_dir),
@@ -186,6 +234,7 @@ def run_comparison(
         "train_args": list(train_argv),
         "notes": sorted({r["note"] for r in rows if r["note"]}),
         "rows": rows,
+        "differences": paired_differences(rows),
         "machine": machine_info(),
     }
     (output_dir / "comparison.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -208,6 +257,10 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _verdict(diff: dict[str, Any]) -> str:
+    return "**larger than the noise**" if diff["beyond_noise"] else "within noise"
+
+
 def comparison_markdown(result: dict[str, Any]) -> str:
     """Paper-style tables: overall metrics, cost and speed per row; per-class F1; notes."""
     rows = result["rows"]
@@ -223,8 +276,8 @@ def comparison_markdown(result: dict[str, Any]) -> str:
         lines += [f"> **{OFFLINE_NOTE}.** The Hub was not reachable, so these rows are small models of the same family",
                   "> trained from random weights; they test the pipeline, not the paper's transfer-learning result.", ""]
     lines += [
-        "| model | init | weights | accuracy | macro P | macro R | macro F1 | ECE | parameters (M) | train time (s) "
-        "| inference (img/s) | note |",
+        "| model | init | weights | accuracy [95 % CI] | macro P | macro R | macro F1 [95 % CI] | ECE (calibrated) "
+        "| parameters (M) | train time (s) | inference (img/s) | note |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
@@ -232,12 +285,31 @@ def comparison_markdown(result: dict[str, Any]) -> str:
         note = "offline compact variant" if r["note"] == OFFLINE_NOTE else r["note"]
         if r["status"] != "ok":
             note = f"{r['status']}: {note}"
+        ci = r.get("ci") or {}
+        acc = format_ci(r["accuracy"], ci.get("accuracy")) if r.get("accuracy") is not None else "-"
+        f1 = format_ci(r["macro_f1"], ci.get("macro_f1")) if r.get("macro_f1") is not None else "-"
         lines.append(
-            f"| {r['recipe']} (`{r['model']}`) | {r['init']} | {r['weights']} | {_fmt(r.get('accuracy'))} | "
-            f"{_fmt(r.get('macro_precision'))} | {_fmt(r.get('macro_recall'))} | {_fmt(r.get('macro_f1'))} | "
+            f"| {r['recipe']} (`{r['model']}`) | {r['init']} | {r['weights']} | {acc} | "
+            f"{_fmt(r.get('macro_precision'))} | {_fmt(r.get('macro_recall'))} | {f1} | "
             f"{_fmt(r.get('ece'))} | {params} | {_fmt(r.get('train_seconds'), '.1f')} | "
             f"{_fmt(r.get('inference_images_per_s'), '.1f')} | {note} |"
         )
+    cis = [r["ci"] for r in rows if r.get("ci")]
+    if cis:
+        lines += ["", f"Intervals: 95 % percentile bootstrap ({cis[0]['n_boot']} resamples) by {cis[0]['resampled_by']} "
+                  "of the test set; crops of one photomicrograph are resampled together."]
+    diffs = result.get("differences") or []
+    if diffs:
+        lines += ["", "Differences on the same test images (A minus B, paired bootstrap by group; "
+                  "**larger than the noise** when the 95 % interval excludes 0):", "",
+                  "| A | B | accuracy difference [95 % CI] | | macro-F1 difference [95 % CI] | |",
+                  "|---|---|---:|---|---:|---|"]
+        for d in diffs:
+            lines.append(
+                f"| {d['a']} | {d['b']} | {format_ci(d['accuracy']['difference'], d['accuracy']['ci'], '+.3f')} | "
+                f"{_verdict(d['accuracy'])} | {format_ci(d['macro_f1']['difference'], d['macro_f1']['ci'], '+.3f')} | "
+                f"{_verdict(d['macro_f1'])} |"
+            )
     ran = [r for r in rows if r["status"] == "ok"]
     if ran:
         classes = list(ran[0]["per_class_f1"])
@@ -287,7 +359,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                             train_argv=rest, speed_images=args.speed_images)
     save_args(Path(args.output_dir) / "args.yaml", args, overrides, command="hf-minerals compare")
     for r in result["rows"]:
-        score = f"accuracy={r['accuracy']:.4f} macro_f1={r['macro_f1']:.4f}" if r["status"] == "ok" else r["status"]
+        ci = r.get("ci") or {}
+        score = (f"accuracy={format_ci(r['accuracy'], ci.get('accuracy'), '.4f')} "
+                 f"macro_f1={format_ci(r['macro_f1'], ci.get('macro_f1'), '.4f')}" if r["status"] == "ok" else r["status"])
         print(f"{r['recipe']:>14} {r['init']:<10} {score}  {r['note']}")
+    for d in result["differences"]:
+        verdict = "larger than the noise" if d["accuracy"]["beyond_noise"] else "within noise"
+        print(f"{d['a']} - {d['b']}: accuracy {format_ci(d['accuracy']['difference'], d['accuracy']['ci'], '+.4f')} ({verdict})")
     print(f"comparison written to {result['output_dir']}/ (comparison.md, comparison.json, comparison.png, args.yaml)")
     return result

@@ -20,13 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
+from .calibration import expected_calibration_error
 from .data.loading import is_synthetic, load_split, model_ids
 from .imageio import load_image
 from .metrics import ECE_BINS, compute_all
 from .plots import plot_confusion_matrix, plot_reliability
-from .predict import Predictor
+from .predict import Predictor, softmax
+from .stats import bootstrap_ci, format_ci
 
 RESULTS_FILE = "eval_results.json"
 
@@ -104,14 +107,28 @@ def per_class_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _write_predictions(path: Path, ds: Any, refs: np.ndarray, probs: np.ndarray, labels: list[str]) -> None:
+def _write_predictions(path: Path, ds: Any, refs: np.ndarray, probs: np.ndarray, labels: list[str],
+                       groups: list[Any] | None = None) -> None:
+    """One row per image; ``group`` lets ``compare.py`` resample by group for paired differences."""
     sources = ds["source_path"] if "source_path" in ds.column_names else [""] * len(refs)
+    groups = groups if groups is not None else [f"row-{i}" for i in range(len(refs))]
     preds = probs.argmax(axis=1)
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["index", "source_path", "label", "predicted", "confidence", "correct"])
-        for i, (src, t, p) in enumerate(zip(sources, refs, preds)):
-            w.writerow([i, src, labels[t], labels[p], f"{probs[i, p]:.6f}", int(t == p)])
+        w.writerow(["index", "source_path", "group", "label", "predicted", "confidence", "correct"])
+        for i, (src, g, t, p) in enumerate(zip(sources, groups, refs, preds)):
+            w.writerow([i, src, g, labels[t], labels[p], f"{probs[i, p]:.6f}", int(t == p)])
+
+
+def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def default_output_dir(model: str, split: str) -> Path:
@@ -148,12 +165,15 @@ def evaluate_and_report(
 
     chunks = []
     with tqdm(total=len(ds), desc=f"evaluating {split}", unit="img", disable=not progress) as bar:
-        for probs in predictor.iter_probabilities(_images(ds)):
-            chunks.append(probs)
-            bar.update(len(probs))
-    probs = np.concatenate(chunks, axis=0)
+        for batch in _batches(_images(ds), predictor.batch_size):
+            chunks.append(predictor.view_logits(batch))  # what the Predictor answers (photo views included)
+            bar.update(len(batch))
+    logits = torch.cat(chunks, dim=0)
+    probs = predictor.probabilities(logits)  # calibrated (temperature of calibration.json, if any)
+    groups = ds["group"] if "group" in ds.column_names else None
 
     metrics = compute_all(refs, probs, labels, n_bins=n_bins)
+    calibrated = predictor.calibration is not None or predictor.temperature != 1.0
     results = {
         "model": model_name,
         "dataset": dataset_name,
@@ -161,7 +181,11 @@ def evaluate_and_report(
         "synthetic": is_synth,
         **metrics,
         "ece_bins": n_bins,
+        "ece_uncalibrated": expected_calibration_error(softmax(logits, 1.0), refs, n_bins),
+        "ece_calibrated": metrics["ece"] if calibrated else None,
         "temperature": predictor.temperature,
+        "calibration": predictor.calibration,
+        "ci": bootstrap_ci(refs, probs.argmax(1), len(labels), groups),
         "preprocessing": predictor.data_config.to_dict(),
     }
 
@@ -169,7 +193,7 @@ def evaluate_and_report(
     out.mkdir(parents=True, exist_ok=True)
     (out / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
     write_per_class(results, out)
-    _write_predictions(out / "predictions.csv", ds, refs, probs, labels)
+    _write_predictions(out / "predictions.csv", ds, refs, probs, labels, groups)
     plot_confusion_matrix(
         results["confusion_matrix"], labels, out / "confusion_matrix.png", title=f"Confusion matrix, {split}", synthetic=is_synth
     )
@@ -182,10 +206,15 @@ def evaluate_and_report(
 
 def summary_line(results: dict[str, Any]) -> str:
     tag = " [SYNTHETIC data]" if results.get("synthetic") else ""
+    ci = results.get("ci") or {}
+    ece = f"ECE={results['ece']:.4f}"
+    if results.get("ece_calibrated") is not None:
+        ece = f"ECE uncalibrated={results['ece_uncalibrated']:.4f} calibrated={results['ece_calibrated']:.4f}"
     return (
-        f"{results['split']}: n={results['n']} accuracy={results['accuracy']:.4f} macro_f1={results['macro_f1']:.4f} "
+        f"{results['split']}: n={results['n']} accuracy={format_ci(results['accuracy'], ci.get('accuracy'), '.4f')} "
+        f"macro_f1={format_ci(results['macro_f1'], ci.get('macro_f1'), '.4f')} "
         f"macro_precision={results['macro_precision']:.4f} macro_recall={results['macro_recall']:.4f} "
-        f"ECE={results['ece']:.4f}{tag}"
+        f"{ece}{tag}" + (f" (95% CIs: bootstrap by {ci['resampled_by']})" if ci else "")
     )
 
 

@@ -96,6 +96,14 @@ def find_eval_results(model_dir: str | Path) -> dict[str, Any] | None:
     return None
 
 
+def _ci_note(ci: Mapping[str, Any], metric: str) -> str:
+    """`` (95% CI 0.871-0.948, bootstrap by group)``: the model-index has no interval field, so the name carries it."""
+    if metric not in ci:
+        return ""
+    lo, hi = ci[metric]
+    return f" (95% CI {lo:.4f}-{hi:.4f}, bootstrap by {ci.get('resampled_by', 'group')})"
+
+
 def _data_description(dataset_label: str, synthetic: bool, sizes: Mapping[str, int] | None) -> str:
     text = f"Trained on {dataset_label}."
     if sizes:
@@ -157,10 +165,12 @@ def build_model_card(
             dataset_name=("synthetic " if synthetic else "") + (dataset_name or dataset_yaml),
             dataset_split=str(results.get("split", "test")),
         )
+        ci = results.get("ci") or {}
         eval_entries = [
-            EvalResult(**common, metric_type="accuracy", metric_name="Accuracy", metric_value=round(results["accuracy"], 4)),
+            EvalResult(**common, metric_type="accuracy", metric_name="Accuracy" + _ci_note(ci, "accuracy"),
+                       metric_value=round(results["accuracy"], 4)),
             EvalResult(
-                **common, metric_type="f1", metric_name="Macro F1", metric_args={"average": "macro"},
+                **common, metric_type="f1", metric_name="Macro F1" + _ci_note(ci, "macro_f1"), metric_args={"average": "macro"},
                 metric_value=round(results["macro_f1"], 4),
             ),
             EvalResult(
@@ -172,6 +182,12 @@ def build_model_card(
                 metric_value=round(results["macro_recall"], 4),
             ),
         ]
+        if results.get("ece_uncalibrated") is not None:
+            eval_entries.append(EvalResult(**common, metric_type="ece", metric_name="ECE before calibration",
+                                           metric_value=round(results["ece_uncalibrated"], 4)))
+        if results.get("ece_calibrated") is not None:
+            eval_entries.append(EvalResult(**common, metric_type="ece", metric_name="ECE after calibration",
+                                           metric_value=round(results["ece_calibrated"], 4)))
     all_tags = list(dict.fromkeys([*DEFAULT_TAGS, *(("synthetic-data",) if synthetic else ()), *tags]))
     card_data = ModelCardData(
         base_model=base_model if init == "pretrained" and _is_hub_id(base_model) else None,

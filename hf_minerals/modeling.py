@@ -20,6 +20,7 @@ from transformers import (
 )
 
 from .hub_access import hub_reachable
+from .preprocessing import aspect_preserving_processor
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +217,83 @@ def fix_batchnorm_momentum(model: torch.nn.Module, momentum: float = 0.1) -> int
     return changed
 
 
+# -- pretrained means pretrained ------------------------------------------------------------------
+
+#: Parameter-name prefixes of the classification head of transformers' image classifiers (Swin, ViT,
+#: ResNet ``classifier.1``, MobileNetV2, ConvNext...): the only tensors a fine-tune may start fresh.
+HEAD_PREFIXES = ("classifier.",)
+
+
+class NotPretrainedError(WeightsUnavailableError):
+    """``init: pretrained`` would re-initialise backbone tensors: the run would not be the pretrained model."""
+
+
+def is_head(key: str) -> bool:
+    return key.startswith(HEAD_PREFIXES)
+
+
+def _meta_shapes(config: PretrainedConfig) -> dict[str, tuple[int, ...]]:
+    """Parameter shapes of the model a config builds, on the meta device (no memory, no init)."""
+    with torch.device("meta"):
+        model = AutoModelForImageClassification.from_config(config)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def override_shape_changes(config: PretrainedConfig, overrides: dict[str, Any]) -> list[str]:
+    """Backbone tensors whose shape (or existence) ``overrides`` change: pretrained weights cannot fill them."""
+    if not overrides:
+        return []
+    changed = config.__class__.from_dict({**config.to_dict(), **overrides})
+    before, after = _meta_shapes(config), _meta_shapes(changed)
+    keys = sorted(k for k in set(before) | set(after) if not is_head(k) and before.get(k) != after.get(k))
+    return keys
+
+
+def _name_tensors(keys: list[str], limit: int = 12) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f" ... ({len(keys)} in all)" if len(keys) > limit else "")
+
+
+def check_overrides_keep_shapes(name: str, overrides: str | dict[str, Any] | None, revision: str | None = None) -> None:
+    """Up front, before any data or weights: a ``config_overrides`` that reshapes backbone tensors is an error."""
+    overrides = parse_overrides(overrides)
+    if not overrides:
+        return
+    config = AutoConfig.from_pretrained(name, revision=revision)
+    _check_override_keys(config, overrides)
+    keys = override_shape_changes(config, overrides)
+    if keys:
+        raise NotPretrainedError(
+            f"config_overrides {overrides} change the shape of {len(keys)} pretrained tensor(s) of '{name}': "
+            f"{_name_tensors(keys)}. Under `init: pretrained` they would start from random weights. "
+            "Drop the shape-changing overrides (dropout / drop_path_rate are fine), or train with `--init scratch`."
+        )
+
+
+def new_tensors(loading_info: dict[str, Any]) -> list[str]:
+    """Tensors ``from_pretrained`` did not fill from the checkpoint: missing ones and size-mismatched ones."""
+    missing = set(loading_info.get("missing_keys") or ())
+    mismatched = {item[0] if isinstance(item, (tuple, list)) else item for item in loading_info.get("mismatched_keys") or ()}
+    return sorted(missing | mismatched)
+
+
+def check_only_head_is_new(name: str, loading_info: dict[str, Any]) -> list[str]:
+    """Raise naming every non-head tensor that was newly initialised; return the new (head) tensors."""
+    fresh = new_tensors(loading_info)
+    backbone = [k for k in fresh if not is_head(k)]
+    if backbone:
+        raise NotPretrainedError(
+            f"'{name}' does not hold pretrained weights for {len(backbone)} backbone tensor(s): {_name_tensors(backbone)}. "
+            "They would be randomly initialised while the run says `init: pretrained`. Check that the id / folder is "
+            "the architecture you meant (and any config_overrides), or train from random weights on purpose with "
+            "`--init scratch`."
+        )
+    unexpected = sorted(loading_info.get("unexpected_keys") or ())
+    if unexpected:
+        logger.warning("'%s': %d checkpoint tensor(s) unused by the model: %s", name, len(unexpected), _name_tensors(unexpected))
+    return fresh
+
+
 def build_classifier(
     name: str,
     labels: list[str],
@@ -227,14 +305,19 @@ def build_classifier(
     """A classifier for ``labels`` and its image processor.
 
     ``init="pretrained"``: weights from the Hub id / local folder (safetensors only), the head replaced
-    for the mineral labels (``ignore_mismatched_sizes``). ``init="scratch"``: the same architecture
+    for the mineral labels (``ignore_mismatched_sizes``); any other tensor left newly initialised, or a
+    shape-changing ``config_overrides``, is a ``NotPretrainedError`` naming the tensors. ``init="scratch"``: the same architecture
     from its config, randomly initialised (seed first). Never falls back from one to the other.
     """
     overrides = parse_overrides(config_overrides)
     if init == "pretrained":
         check_pretrained_available(name, revision)
-        _check_override_keys(AutoConfig.from_pretrained(name, revision=revision), overrides)
-        model = load_classifier(name, revision=revision, ignore_mismatched_sizes=True, **label_config(labels), **overrides)
+        check_overrides_keep_shapes(name, overrides, revision)
+        model, info = load_classifier(
+            name, revision=revision, ignore_mismatched_sizes=True, output_loading_info=True, **label_config(labels), **overrides
+        )
+        model.hf_minerals_new_tensors = check_only_head_is_new(name, info)
+        logger.info("'%s': pretrained backbone loaded; newly initialised (head): %s", name, ", ".join(model.hf_minerals_new_tensors))
         processor = load_processor(name, revision=revision)
     elif init == "scratch":
         src, config = _scratch_source(name, revision)
@@ -245,6 +328,7 @@ def build_classifier(
         processor = load_processor(src) if src != name else load_processor(name, revision=revision)
     else:
         raise ValueError(f"init must be 'pretrained' or 'scratch', got {init!r}")
+    processor = aspect_preserving_processor(processor)  # one geometry for every architecture (saved with the model)
     n = fix_batchnorm_momentum(model, bn_momentum)
     if n:
         logger.info("set the momentum of %d TF-style BatchNorm layers to %s", n, bn_momentum)

@@ -312,17 +312,66 @@ class Predictor:
         logits, ood = self.view_scores(batch)
         return self.probabilities(logits), ood
 
-    def predict_scores(self, images: Iterable[Any]) -> tuple[np.ndarray, np.ndarray | None]:
-        """(N, C) probabilities and (N,) open-set scores (None without a scorer) for images or paths."""
+    def predict_scores(self, images: Iterable[Any], tiles: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """(N, C) probabilities and (N,) open-set scores (None without a scorer) for images or paths.
+
+        ``tiles=True``: see ``predict_proba``; an image's open-set score is then the area-weighted median of
+        its tiles' scores (a few blank resin tiles do not make a whole photomicrograph "unknown").
+        """
+        if tiles:
+            rows = [self.tiled_scores(im if isinstance(im, (torch.Tensor, np.ndarray, Image.Image)) else load_image(im))
+                    for im in images]
+            probs = np.stack([p for p, _ in rows]) if rows else np.zeros((0, len(self.labels)), np.float32)
+            ood = np.array([o for _, o in rows], dtype=np.float64) if rows and self.ood is not None else None
+            return probs, ood
         parts = list(self.iter_scores(images))
         probs = np.concatenate([p for p, _ in parts]) if parts else np.zeros((0, len(self.labels)), np.float32)
         ood = np.concatenate([o for _, o in parts]) if parts and self.ood is not None else None
         return probs, ood
 
-    def predict_proba(self, images: Iterable[Any]) -> np.ndarray:
-        """(N, C) probabilities for images (PIL, arrays, uint8 tensors or paths)."""
+    def predict_proba(self, images: Iterable[Any], tiles: bool = False) -> np.ndarray:
+        """(N, C) probabilities for images (PIL, arrays, uint8 tensors or paths).
+
+        ``tiles=True``: an image larger than the model input is not shrunk to it but cut into
+        input-sized tiles at native scale (``mapping.tiles.TileGrid``, edge tiles shifted inwards, no
+        padding); its answer is the tile probabilities averaged, weighted by the area each tile owns.
+        An image no larger than the input is predicted whole, as without ``tiles``.
+        """
+        if tiles:
+            return self.predict_scores(images, tiles=True)[0]
         parts = list(self.iter_probabilities(images))
         return np.concatenate(parts, axis=0) if parts else np.zeros((0, len(self.labels)), np.float32)
+
+    def tiled_scores(self, image: Image.Image | np.ndarray | torch.Tensor) -> tuple[np.ndarray, float | None]:
+        """(C,) probabilities and the open-set score of one image from input-sized tiles at native scale."""
+        from .mapping.tiles import TileGrid
+
+        t = to_uint8_tensor(image)
+        h, w = t.shape[-2:]
+        side = max(self.data_config.crop)
+        if h <= side or w <= side:
+            probs, ood = self._scores([t])
+            return probs[0], None if ood is None else float(ood[0])
+        grid = TileGrid.build(w, h, side)
+        owned = grid.owned_boxes()
+        weights = (owned[:, 2] - owned[:, 0]) * (owned[:, 3] - owned[:, 1]) / float(w * h)
+        chunks = np.array_split(grid.boxes(), max(1, -(-len(grid) // self.batch_size)))
+        pinned = self.photo_reference
+        if self.photo_views and pinned is None:  # photo views of tiles use the whole photo's white reference
+            from .colour import photo_reference
+
+            self.photo_reference = photo_reference(t.permute(1, 2, 0).numpy())
+        try:
+            parts = [self._scores(torch.stack([t[:, y0:y1, x0:x1] for x0, y0, x1, y1 in chunk])) for chunk in chunks]
+        finally:
+            self.photo_reference = pinned
+        probs = (np.concatenate([p for p, _ in parts]) * weights[:, None]).sum(0).astype(np.float32)
+        if self.ood is None:
+            return probs, None
+        scores = np.concatenate([o for _, o in parts])
+        order = np.argsort(scores, kind="stable")
+        median = scores[order][np.searchsorted(np.cumsum(weights[order]), 0.5)]
+        return probs, float(median)
 
     def unknown_reason(self, best: float, ood_score: float | None, unknown_threshold: float | None = None) -> str:
         """Why a row is answered ``unknown`` ('' when it is not): open-set score first, then confidence
@@ -351,8 +400,8 @@ class Predictor:
             out.append(Prediction(label=label, score=best, top_k=top, ood_score=ood, unknown_reason=reason))
         return out
 
-    def predict(self, images: Iterable[Any], top_k: int = 3) -> list[Prediction]:
-        probs, ood = self.predict_scores(images)
+    def predict(self, images: Iterable[Any], top_k: int = 3, tiles: bool = False) -> list[Prediction]:
+        probs, ood = self.predict_scores(images, tiles=tiles)
         return self.decide(probs, top_k=top_k, ood_scores=ood)
 
 
@@ -374,7 +423,7 @@ def _load_or_error(path: Path, min_decode_side: int | None = None) -> Image.Imag
 
 
 def predict_files(
-    predictor: Predictor, paths: Sequence[Path], top_k: int = 3, progress: bool = True
+    predictor: Predictor, paths: Sequence[Path], top_k: int = 3, progress: bool = True, tiles: bool = False
 ) -> Iterator[dict[str, Any]]:
     """One CSV row per path, in order; unreadable files give a row with ``error`` set (never a crash).
 
@@ -384,14 +433,15 @@ def predict_files(
 
     chunks = [paths[i : i + predictor.batch_size] for i in range(0, len(paths), predictor.batch_size)]
     bar = tqdm(total=len(paths), unit="img", desc="predict", disable=not progress)
-    load = partial(_load_or_error, min_decode_side=predictor.decode_side)
+    # tiles read the photo at native scale: no reduced-scale JPEG decoding then
+    load = partial(_load_or_error, min_decode_side=None if tiles else predictor.decode_side)
     with ThreadPoolExecutor(max_workers=2) as pool:
         pending = pool.map(load, chunks[0]) if chunks else None
         for i, chunk in enumerate(chunks):
             loaded = list(pending)
             pending = pool.map(load, chunks[i + 1]) if i + 1 < len(chunks) else None
             good = [im for im in loaded if not isinstance(im, str)]
-            preds = iter(predictor.predict(good, top_k=top_k) if good else [])
+            preds = iter(predictor.predict(good, top_k=top_k, tiles=tiles) if good else [])
             for path, im in zip(chunk, loaded):
                 row: dict[str, Any] = {"path": str(path), "label": "", "score": "", "ood_score": "", "error": ""}
                 if isinstance(im, str):
@@ -428,6 +478,10 @@ class PredictArguments:
     )
     ood_threshold: float | None = field(
         default=None, metadata={"help": "answer 'unknown' above this open-set score (default: calibration.json, else off)"}
+    )
+    tiles: bool = field(
+        default=False,
+        metadata={"help": "large photos: average input-sized tiles at native scale instead of shrinking the photo"},
     )
     no_progress: bool = False
     photo_views: bool | None = field(
@@ -478,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
         for path, reason in scan.skipped:  # every path left out is listed, with its reason
             print(f"hf-minerals predict: skipped {path}: {reason}", file=sys.stderr)
             writer.writerow({"path": path, "error": reason})
-        for row in predict_files(predictor, scan.files, top_k=k, progress=not args.no_progress):
+        for row in predict_files(predictor, scan.files, top_k=k, progress=not args.no_progress, tiles=args.tiles):
             n_bad += bool(row["error"])
             writer.writerow(row)
     finally:

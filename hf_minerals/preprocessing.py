@@ -68,6 +68,35 @@ class DataConfig:
         return asdict(self)
 
 
+def aspect_preserving_processor(processor: Any) -> Any:
+    """The one input geometry of every architecture, as an image processor ``pipeline()`` understands.
+
+    Short side resized to the model's input side, then a centre crop of that side: a 4:3 photograph
+    keeps its proportions (grain shapes are diagnostic) and every architecture sees the same pixels at
+    the same scale. The model's own mean, std and resampling filter are kept. Written as a
+    ``BitImageProcessor`` config (resize shortest edge + centre crop), so the saved
+    ``preprocessor_config.json`` gives ``pipeline()`` exactly what ``DataConfig`` gives the Predictor.
+    """
+    from transformers import BitImageProcessor
+
+    cfg = DataConfig.from_processor(processor)
+    side = max(cfg.crop)
+    d = processor.to_dict() if hasattr(processor, "to_dict") else dict(processor)
+    return BitImageProcessor(
+        do_resize=True,
+        size={"shortest_edge": side},
+        resample=int(getattr(d.get("resample", 2), "value", d.get("resample", 2)) or 2),
+        do_center_crop=True,
+        crop_size={"height": cfg.crop[0], "width": cfg.crop[1]},
+        do_rescale=True,
+        rescale_factor=1 / 255,
+        do_normalize=True,
+        image_mean=list(cfg.mean),
+        image_std=list(cfg.std),
+        do_convert_rgb=True,
+    )
+
+
 def to_uint8_tensor(image: Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:
     """HxWx3 uint8 (PIL/numpy) or 3xHxW tensor -> 3xHxW uint8 tensor, without copying where possible."""
     if isinstance(image, torch.Tensor):
@@ -85,6 +114,14 @@ def to_uint8_tensor(image: Image.Image | np.ndarray | torch.Tensor) -> torch.Ten
     return torch.from_numpy(arr).permute(2, 0, 1)
 
 
+def shortest_edge_size(h: int, w: int, edge: int) -> tuple[int, int]:
+    """(height, width) with the short side ``edge`` and the aspect kept, truncated like transformers'
+    ``get_resize_output_image_size`` so the Predictor and ``pipeline()`` crop the very same pixels."""
+    if h <= w:
+        return edge, int(edge * w / h)
+    return int(edge * h / w), edge
+
+
 def resize_crop(batch: torch.Tensor, cfg: DataConfig) -> torch.Tensor:
     """Float Bx3xHxW (0-255) -> Bx3xcrop (0-255) by the config's resize (+ centre crop)."""
     h, w = batch.shape[-2:]
@@ -92,10 +129,11 @@ def resize_crop(batch: torch.Tensor, cfg: DataConfig) -> torch.Tensor:
     if cfg.resize_shortest is None:
         target = (ch, cw)
     else:
-        scale = cfg.resize_shortest / min(h, w)
-        target = (max(ch, round(h * scale)), max(cw, round(w * scale)))
+        th, tw = shortest_edge_size(h, w, cfg.resize_shortest)
+        target = (max(ch, th), max(cw, tw))
     if (h, w) != target:
         batch = F.interpolate(batch, size=target, mode=cfg.interpolation, align_corners=False, antialias=True)
+        batch = batch.clamp(0, 255)  # bicubic overshoots at edges; image processors clip to the pixel range too
     th, tw = batch.shape[-2:]
     if (th, tw) != (ch, cw):
         top, left = (th - ch) // 2, (tw - cw) // 2

@@ -83,24 +83,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 shutil.rmtree(folder)
     results = run_training(model_args, data_args, training_args)
 
-    # temperature + "unknown" threshold fitted on the validation split, and the open-set ("not a known
-    # mineral") score fitted on the train split with its threshold on the validation split; in the model folder
-    from .calibration import calibrate
-
-    calibration = calibrate(training_args.output_dir, data_args.dataset_name, split="validation")
+    # run_training fitted temperature + "unknown" threshold (and the open-set threshold) on the validation groups
+    # that did not pick the checkpoint, the open-set distance on the train split, all before the test report
+    calibration = json.loads((Path(training_args.output_dir) / "calibration.json").read_text())
 
     wall = time.perf_counter() - t0
     report = json.loads((Path(data_args.report_dir or training_args.output_dir) / "eval_results.json").read_text())
     chance = 1.0 / len(report["class_names"])
     print()
     print(f"quickstart done in {wall / 60:.1f} min (SYNTHETIC data, compact Swin from scratch)")
+    ci = report["ci"]
     print(
-        f"test accuracy: {report['accuracy']:.3f} (chance {chance:.3f}), macro F1 {report['macro_f1']:.3f}, "
-        f"n = {report['n']}"
+        f"test accuracy: {report['accuracy']:.3f} [95% CI {ci['accuracy'][0]:.3f}-{ci['accuracy'][1]:.3f}] "
+        f"(chance {chance:.3f}), macro F1 {report['macro_f1']:.3f} [{ci['macro_f1'][0]:.3f}-{ci['macro_f1'][1]:.3f}], "
+        f"n = {report['n']} (CIs: bootstrap by {ci['resampled_by']})"
     )
     print(
         f"calibration: temperature {calibration['temperature']:.2f}, answers 'unknown' below "
-        f"{calibration['unknown_threshold']:.2f} confidence (fitted on the validation split)"
+        f"{calibration['unknown_threshold']:.2f} confidence; test ECE {report['ece_uncalibrated']:.3f} -> "
+        f"{report['ece']:.3f} (fitted on validation groups that did not choose the checkpoint)"
     )
     ood = calibration["ood"]
     print(

@@ -24,17 +24,18 @@ from tiny_models import make_tiny_model  # noqa: E402
 
 @pytest.fixture(scope="session")
 def tiny_model_factory(tmp_path_factory):
-    """Callable ``(arch, labels=..., image_size=64) -> folder`` of a saved random-init tiny model (cached)."""
+    """Callable ``(arch, labels=..., image_size=64, init="default"|"kaiming") -> folder`` of a saved random-init
+    tiny model (cached)."""
     cache: dict = {}
 
-    def factory(arch: str = "swin", labels=None, image_size: int = 64) -> Path:
+    def factory(arch: str = "swin", labels=None, image_size: int = 64, init: str = "default") -> Path:
         from tiny_models import DEFAULT_LABELS
 
         labels = tuple(labels or DEFAULT_LABELS)
-        key = (arch, labels, image_size)
+        key = (arch, labels, image_size, init)
         if key not in cache:
             out = tmp_path_factory.mktemp(f"tiny-{arch}")
-            cache[key] = make_tiny_model(arch, out, labels=labels, image_size=image_size)
+            cache[key] = make_tiny_model(arch, out, labels=labels, image_size=image_size, init=init)
         return cache[key]
 
     return factory

@@ -96,3 +96,94 @@ def test_bad_masks_and_unpaired_files_are_listed(tmp_path):
     assert "without a photomicrograph" in reasons["masks/orphan.png"]
     assert "empty" in reasons["images/section_2.jpg"]
     assert {g for ds in dsd.values() for g in ds["group"]} == {"images/section_3.jpg", "images/section_4.jpg"}
+
+
+# -- real layouts (issue 11) ----------------------------------------------------------------------------------
+
+
+def test_mapping_given_but_not_a_mask_set_is_an_error(tmp_path):
+    from data_fixtures import make_folder
+
+    src = make_folder(tmp_path / "folder")
+    (tmp_path / "map.json").write_text('{"0": "background", "1": "pyrite"}')
+    with pytest.raises(DataError, match="not read as a mask set"):
+        build_dataset(src, tmp_path / "out", mapping=str(tmp_path / "map.json"), progress=False)
+    assert not (tmp_path / "out" / "dataset_dict.json").exists()
+
+
+@pytest.mark.parametrize("images, masks", [("raw", "seg"), ("imgs", "masks"), ("images", "labels")])
+@pytest.mark.parametrize("split_dirs", [False, True])
+def test_published_mask_set_layouts_are_recognised(tmp_path, images, masks, split_dirs):
+    import shutil
+
+    src = make_mask_set(tmp_path / "ls", n_photos=6)
+    if split_dirs:  # <split>/<images>/ + <split>/<masks>/
+        for split, ks in (("train", range(4)), ("val", [4]), ("test", [5])):
+            for k in ks:
+                (src / split / images).mkdir(parents=True, exist_ok=True)
+                (src / split / masks).mkdir(parents=True, exist_ok=True)
+                shutil.move(src / "images" / f"section_{k}.jpg", src / split / images / f"section_{k}.jpg")
+                shutil.move(src / "masks" / f"section_{k}.png", src / split / masks / f"section_{k}.png")
+        shutil.rmtree(src / "images")
+        shutil.rmtree(src / "masks")
+    else:
+        (src / "images").rename(src / f"_{images}")
+        (src / "masks").rename(src / masks)
+        (src / f"_{images}").rename(src / images)
+    dsd, rep = build_dataset(src, tmp_path / "out", patch_size=32, purity=0.9, progress=False)
+    assert rep["source"]["kind"] == "masks" and rep["patches"]["photomicrographs"] == 6
+    assert dsd["train"].features["label"].names == ["chalcopyrite", "galena", "pyrite"]
+    if split_dirs:
+        assert {s.split("/")[0] for s in dsd["test"]["source_path"]} == {"test"}
+
+
+def test_class_folder_of_label_codes_is_refused(tmp_path):
+    from data_fixtures import make_folder
+
+    src = make_folder(tmp_path / "folder", classes=("pyrite", "galena"))
+    (src / "gt").mkdir()
+    for k in range(3):
+        codes = np.zeros((32, 32), np.uint8)
+        codes[:, 16:] = 6
+        Image.fromarray(codes, "L").save(src / "gt" / f"photo_{k}.png")
+    with pytest.raises(DataError, match="label-code images.*segmentation masks"):
+        build_dataset(src, tmp_path / "out", progress=False)
+
+
+def test_mask_set_metadata_puts_photos_of_one_section_in_one_split(tmp_path):
+    src = make_mask_set(tmp_path / "ls", n_photos=6)
+    sections = {f"section_{k}.jpg": f"S{k % 3}" for k in range(6)}  # 3 sections, 2 photos each
+    (src / "images" / "metadata.csv").write_text(
+        "file_name,group\n" + "".join(f"{name},{sec}\n" for name, sec in sections.items()))
+    dsd, rep = build_dataset(src, tmp_path / "out", patch_size=32, purity=0.9, progress=False)
+    assert "section / specimen" in rep["groups"]["from"]
+    split_of: dict[str, set] = {}
+    for split, ds in dsd.items():
+        for group, path in zip(ds["group"], ds["source_path"]):
+            assert group == sections[path.split("/")[-1]]
+            split_of.setdefault(group, set()).add(split)
+    assert set(split_of) == {"S0", "S1", "S2"} and all(len(s) == 1 for s in split_of.values())
+
+
+def test_near_duplicates_are_merged_by_perceptual_hash(tmp_path):
+    """A rescaled, JPEG re-saved copy of a photo under another specimen lands in the same split."""
+    from data_fixtures import make_folder
+
+    from hf_minerals.data.records import near_hash
+
+    src = make_folder(tmp_path / "folder", per_class=8, specimens=8)
+    rng = np.random.default_rng(5)
+    for c in ("pyrite", "chalcopyrite", "galena"):
+        for p in sorted((src / c).glob("*.png")):  # structured images: a real dHash
+            Image.fromarray(rng.integers(0, 255, (4, 4, 3), dtype=np.uint8)).resize((48, 48), Image.BILINEAR).save(p)
+    original = sorted((src / "pyrite").glob("*.png"))[0]
+    copy = Image.open(original).convert("RGB").resize((96, 96), Image.BICUBIC)
+    copy.save(src / "pyrite" / "rescan_of_first.jpg", quality=85)
+    a, b = near_hash(Image.open(original)), near_hash(Image.open(src / "pyrite" / "rescan_of_first.jpg"))
+    assert a is not None and bin(a[0] ^ b[0]).count("1") <= 4
+    dsd, rep = build_dataset(src, tmp_path / "out", progress=False)
+    near = rep["duplicates"]["near_duplicate_sets"]
+    assert [f"pyrite/{original.name}", "pyrite/rescan_of_first.jpg"] in near
+    assert len(near) == 1  # distinct photos are not merged
+    split_of = {p: s for s, ds in dsd.items() for p in ds["source_path"]}
+    assert split_of[f"pyrite/{original.name}"] == split_of["pyrite/rescan_of_first.jpg"]

@@ -315,3 +315,25 @@ def test_one_split_loader(tiny_dataset, tmp_path):
     assert model_ids(["gold", "pyrite", "gold"], ["pyrite", "gold"]).tolist() == [1, 0, 1]
     with pytest.raises(ValueError, match=r"does not know: \['galena'\]"):
         model_ids(["galena"], ["pyrite", "gold"])
+
+
+def test_quickstart_card_shows_intervals_and_calibrated_ece(tmp_path, monkeypatch):
+    """``make quickstart`` (tiny settings): calibrated before the report; the card gives CIs and ECE before/after."""
+    import yaml as _yaml
+
+    from hf_minerals.quickstart import main as quickstart
+
+    monkeypatch.chdir(tmp_path)
+    quickstart(["--per_class", "20", "--image_size", "48", "--max_steps", "3", "--disable_tqdm", "true",
+                "--dataloader_pin_memory", "false"])
+    model = tmp_path / "outputs" / "quickstart" / "model"
+    calibration = json.loads((model / "calibration.json").read_text())
+    assert "disjoint groups" in calibration["fitted_on"]
+    report = json.loads((tmp_path / "outputs" / "quickstart" / "eval" / "eval_results.json").read_text())
+    assert report["calibration"] == calibration and report["ece_calibrated"] is not None
+    card = (model / "README.md").read_text()
+    meta = _yaml.safe_load(card.split("---\n")[1])
+    names = [m["name"] for m in meta["model-index"][0]["results"][0]["metrics"]]
+    assert any(n.startswith("Accuracy (95% CI") for n in names) and any(n.startswith("Macro F1 (95% CI") for n in names)
+    assert {"ECE before calibration", "ECE after calibration"} <= set(names)
+    assert "| 95 % CI |" in card and "after calibration" in card and "bootstrap" in card

@@ -69,13 +69,54 @@ def test_compare_offline_compact_rows_and_no_fake_pretrained(tiny_splits, tmp_pa
     md = (out / "comparison.md").read_text()
     assert OFFLINE_NOTE in md and "not run" in md and "synthetic" in md
     assert "| swin_tiny (`compact:swin`) | scratch | random init (compact) |" in md
+    lo, hi = scratch["ci"]["accuracy"]
+    assert lo <= scratch["accuracy"] <= hi and f"{scratch['accuracy']:.3f} [{lo:.3f}, {hi:.3f}]" in md
+    assert result["differences"] == []  # one finished row: nothing to compare
     assert (out / "comparison.png").stat().st_size > 0
 
 
 def test_compare_plan_rejects_unknown_recipe():
     from hf_minerals.comparison import plan_runs
 
+    both = plan_runs(["paper/swin_tiny", "swin_tiny"], ["scratch"], variant="compact")
+    assert [r["recipe"] for r in both] == ["paper-swin_tiny", "swin_tiny"]  # distinct rows and output folders
+    assert both[0]["model"] == both[1]["model"] == "compact:swin"
+
     with pytest.raises(FileNotFoundError, match="no recipe 'nope'"):
         plan_runs(["nope"], ["scratch"])
     with pytest.raises(ValueError, match="variant"):
         plan_runs([], ["scratch"], variant="huge")
+
+
+def _predictions(path, labels, predicted, groups):
+    import csv
+
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["index", "source_path", "group", "label", "predicted", "confidence", "correct"])
+        for i, (t, p, g) in enumerate(zip(labels, predicted, groups)):
+            w.writerow([i, f"img{i}.png", g, t, p, "0.9", int(t == p)])
+    return str(path)
+
+
+def test_compare_marks_differences_larger_than_the_noise(tmp_path):
+    """Paired bootstrap by group on the same test images: a clear gap is marked, a near-tie is not."""
+    from hf_minerals.comparison import comparison_markdown, paired_differences
+
+    rng = np.random.default_rng(0)
+    labels = [NAMES[i % 5] for i in range(200)]
+    groups = [f"photo{i // 4}" for i in range(200)]
+    good = [t if rng.random() < 0.95 else NAMES[(NAMES.index(t) + 1) % 5] for t in labels]
+    twin = [t if rng.random() < 0.95 else NAMES[(NAMES.index(t) + 2) % 5] for t in labels]  # as good, other errors
+    poor = [t if rng.random() < 0.5 else NAMES[(NAMES.index(t) + 1) % 5] for t in labels]
+    rows = [{"recipe": name, "init": "pretrained", "status": "ok", "predictions": _predictions(tmp_path / f"{name}.csv", labels, p, groups)}
+            for name, p in (("good", good), ("twin", twin), ("poor", poor))]
+    diffs = {(d["a"].split()[0], d["b"].split()[0]): d for d in paired_differences(rows)}
+    assert diffs[("good", "poor")]["accuracy"]["beyond_noise"] and diffs[("good", "poor")]["resampled_by"] == "group"
+    assert not diffs[("good", "twin")]["accuracy"]["beyond_noise"]
+    md = comparison_markdown({"rows": [], "dataset": "d", "synthetic": False, "train_args": [], "differences": list(diffs.values()),
+                              "machine": {"torch_threads": 1}})
+    assert "larger than the noise" in md and "within noise" in md
+    other = [{**rows[0]}, {**rows[2], "predictions": _predictions(tmp_path / "short.csv", labels[:-1], poor[:-1], groups[:-1])}]
+    with pytest.raises(ValueError, match="same images"):
+        paired_differences(other)

@@ -116,6 +116,19 @@ def test_shipped_recipes_parse():
     )
 
 
+@pytest.mark.parametrize("name", ["swin_tiny", "mobilenet_v2", "resnet50"])
+def test_paper_recipes_set_the_authors_hyperparameters(name):
+    """recipes/paper/*: SGD momentum 0.9, lr 3e-2, 500 warm-up steps then cosine, batch 16, no colour jitter."""
+    model_args, data_args, args = parse_args(["--config", str(REPO / "recipes" / "paper" / f"{name}.yaml")])
+    ours = parse_args(["--config", str(REPO / "recipes" / f"{name}.yaml")])[0]
+    assert model_args.model_name_or_path == ours.model_name_or_path and model_args.init == "pretrained"
+    assert args.optim.value == "sgd" and args.optim_args.replace(" ", "") == "momentum=0.9"
+    assert args.learning_rate == 3e-2 and args.warmup_steps == 500 and args.lr_scheduler_type.value == "cosine"
+    assert args.per_device_train_batch_size == 16 and args.weight_decay == 0.0 and args.label_smoothing_factor == 0.0
+    assert data_args.color_jitter == 0.0 and data_args.random_erasing == 0.0 and data_args.class_balance == "none"
+    assert args.output_dir == f"outputs/paper/{name}"
+
+
 # -- augmentation ---------------------------------------------------------------------------------------------
 
 
@@ -151,6 +164,42 @@ def test_colour_jitter_is_modest_and_optional():
         lin = srgb_to_linear((out * std + mean).mean((1, 2)))
         if lin.max() < 0.98:  # unclipped: chromaticity moves by at most the white-balance and chroma jitter
             assert (torch.log(lin / lin.mean()) - chroma0).abs().max() < 0.35
+
+
+def test_jittered_chalcopyrite_stays_nearer_chalcopyrite_than_pyrite():
+    """The claim colour-preserving augmentation must keep: a jittered chalcopyrite grain is still read as
+    chalcopyrite, not pyrite, draw after draw. Lamp colour and exposure are *meant* to vary (labs differ), so
+    what must survive is the colour a petrographer reads - the grain relative to the gangue beside it in
+    the same photo (the photo-relative view the model also sees). Absolute chromaticity does not survive a
+    +-0.15 white balance, by design: the lamp alone moves it about as far as chalcopyrite is from pyrite."""
+    from hf_minerals.preprocessing import srgb_to_linear
+
+    cfg = DataConfig(crop=(32, 32))
+    gangue = np.array([72.0, 72.0, 76.0])  # dark, nearly neutral matrix (a few % reflectance)
+    patch = np.empty((32, 32, 3), dtype=np.uint8)
+    patch[:, :16], patch[:, 16:] = COLOURS[0], gangue  # a chalcopyrite grain beside its gangue
+    no_geom = dict(scale=(1.0, 1.0), ratio=(1.0, 1.0), rotation=0.0, erasing=0.0, hflip=0.0, vflip=0.0, rot90=False)
+    mean, std = torch.tensor(cfg.mean).view(3, 1, 1) * 255, torch.tensor(cfg.std).view(3, 1, 1) * 255
+
+    def relative_chroma(ore, matrix):
+        ratio = srgb_to_linear(torch.as_tensor(ore, dtype=torch.float32)) / srgb_to_linear(
+            torch.as_tensor(matrix, dtype=torch.float32))
+        return torch.log(ratio / ratio.mean())
+
+    chalcopyrite, pyrite = relative_chroma(COLOURS[0], gangue), relative_chroma(COLOURS[2], gangue)
+    aug = AugmentConfig(**no_geom)
+    assert aug.white_balance > 0 and aug.exposure_ev > 0 and aug.color_jitter > 0  # the defaults do jitter
+    checked = 0
+    for seed in range(200):
+        out = train_transform([Image.fromarray(patch)], cfg, aug, torch.Generator().manual_seed(seed))[0]
+        rgb = out * std + mean
+        ore, matrix = rgb[:, 4:-4, 2:12].mean((1, 2)), rgb[:, 4:-4, 20:30].mean((1, 2))
+        if srgb_to_linear(ore).max() >= 0.98:  # clipped: chromaticity undefined
+            continue
+        c = relative_chroma(ore, matrix)
+        assert (c - chalcopyrite).norm() < (c - pyrite).norm(), seed
+        checked += 1
+    assert checked > 150  # most draws are unclipped: the claim is really tested
 
 
 def test_balanced_sampler_and_class_weights():
@@ -241,6 +290,41 @@ def test_pretrained_local_folder_replaces_head(tiny_model_factory):
     assert not torch.equal(scratch.state_dict()[key], original.state_dict()[key])  # scratch: random
 
 
+def test_pretrained_refuses_reinitialised_backbone_tensors(tiny_model_factory, tmp_path, monkeypatch):
+    """`init: pretrained` with anything beyond the head newly initialised is an error naming the tensors."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from hf_minerals import modeling
+    from hf_minerals.modeling import NotPretrainedError, build_classifier
+
+    # a checkpoint that lacks two backbone tensors: they would silently start random
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_factory("resnet"), broken)
+    weights = load_file(broken / "model.safetensors")
+    dropped = sorted(k for k in weights if "embedder" in k and k.endswith(("convolution.weight", "normalization.weight")))
+    assert dropped
+    save_file({k: v for k, v in weights.items() if k not in dropped}, broken / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(NotPretrainedError, match="backbone tensor") as err:
+        build_classifier(str(broken), list(MINERALS), init="pretrained")
+    assert all(name.split(".", 1)[1] in str(err.value) for name in dropped)
+
+    # a shape-changing override is refused up front, before any weights are read
+    def no_weights(*args, **kwargs):
+        raise AssertionError("weights were loaded before the override check")
+
+    monkeypatch.setattr(modeling, "load_classifier", no_weights)
+    with pytest.raises(NotPretrainedError, match="embed_dim") as err:
+        build_classifier(str(tiny_model_factory("swin")), list(MINERALS), init="pretrained", config_overrides="{embed_dim: 24}")
+    assert "patch_embeddings.projection.weight" in str(err.value)
+    monkeypatch.undo()
+    # shape-neutral overrides (regularisation) are fine, and the head is all that is new
+    model, _ = build_classifier(str(tiny_model_factory("swin")), list(MINERALS), init="pretrained",
+                                config_overrides="{drop_path_rate: 0.2}")
+    assert model.hf_minerals_new_tensors == ["classifier.bias", "classifier.weight"]
+
+
 # -- a full run -----------------------------------------------------------------------------------------------
 
 
@@ -274,7 +358,21 @@ def test_train_cli_end_to_end(tiny_model_factory, dataset, tmp_path):
     assert meta["pipeline_tag"] == "image-classification" and meta["model-index"][0]["results"]
 
     all_results = json.loads((out / "all_results.json").read_text())
-    assert all_results["epoch"] == 2.0 and all_results["test_n"] == 12 and all_results["eval_n"] == 12
+    assert all_results["epoch"] == 2.0 and all_results["test_n"] == 12
+    # validation split by group: one part chose the checkpoint, the other calibrated; the report came after
+    calibration = json.loads((out / "calibration.json").read_text())
+    assert all_results["eval_n"] + calibration["n_validation"] == 12 and 0 < calibration["n_validation"] < 12
+    # the open-set score: distance on train, threshold on the same held-out calibration groups
+    assert calibration["ood"]["distance_fitted_on"]["split"] == "train"
+    assert calibration["ood"]["threshold_fitted_on"] == {"split": "calibration", "n": calibration["n_validation"]}
+    report = json.loads((out / "eval_results.json").read_text())
+    assert report["calibration"] == calibration and report["temperature"] == calibration["temperature"]
+    assert report["ece_calibrated"] == report["ece"] and report["ece_uncalibrated"] >= 0
+    lo, hi = report["ci"]["accuracy"]
+    assert lo <= report["accuracy"] <= hi and report["ci"]["resampled_by"] == "image"  # no group column here
+    card = (out / "README.md").read_text()
+    assert "95 % CI" in card and "after calibration" in card and "before calibration" in card
+    assert "Accuracy (95% CI" in str(meta["model-index"])
     # Trainer's eval loop and the Predictor-based report see the same deterministic preprocessing
     assert all_results["test_accuracy"] == pytest.approx(all_results["test_report_accuracy"])
     assert results["test_accuracy"] == all_results["test_accuracy"]

@@ -32,7 +32,10 @@ def test_two_process_training_gathers_every_eval_sample_once(tiny_model_factory,
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     results = json.loads((out / "all_results.json").read_text())
-    assert results["eval_n"] == 11 and results["test_n"] == 13  # gathered across both processes
+    # gathered across both processes; validation = selection part (eval_n) + calibration part (disjoint)
+    calibration = json.loads((out / "calibration.json").read_text())
+    assert results["eval_n"] == results["eval_samples"] and results["test_n"] == 13
+    assert results["eval_n"] + calibration["n_validation"] == 11
     # the distributed Trainer eval and the single-process report agree sample for sample
     assert results["test_accuracy"] == results["test_report_accuracy"]
     state = json.loads((out / "trainer_state.json").read_text())

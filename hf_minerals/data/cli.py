@@ -17,7 +17,8 @@ class BuildDatasetArguments:
     """``hf-minerals build-dataset``: a leak-free mineral image data set (DatasetDict + build_report.json + card)."""
 
     source: str = field(metadata={"help": "image folder (one sub-folder per mineral, optionally under train/validation/"
-                                          "test), mask set (images/ + masks/ + mapping file), Hub data set id, or 'synthetic'"})
+                                          "test), mask set (images/+masks/, imgs/+masks/, raw/+seg/ or images/+labels/, optionally under "
+                                          "train/ val/ test/, + mapping file), Hub data set id, or 'synthetic'"})
     output_dir: str = field(metadata={"help": "output folder (save_to_disk layout, build_report.json, README.md, args.yaml)"})
     patch_size: int = field(default=DEFAULTS["patch_size"],
                             metadata={"help": "mask sets: patch side in px; synthetic: image size"})
@@ -26,11 +27,12 @@ class BuildDatasetArguments:
                           metadata={"help": "mask sets: minimum area fraction of the dominant ore mineral"})
     mapping: str | None = field(default=None, metadata={
         "help": "mask sets: code->mineral file (json or 'code name' lines), or 'lumenstone'; "
-                "default: mapping.json/.txt/.csv in the source"})
+                "default: mapping.json/.txt/.csv in the source; given with a source that is not a mask set: error"})
     group_regex: str | None = field(default=None, metadata={
         "help": "folders: regex on file names giving the specimen (first capture group, else the match)"})
     group_column: str = field(default=DEFAULTS["group_column"],
-                              metadata={"help": "metadata.csv/metadata.jsonl (or Hub) column holding the group"})
+                              metadata={"help": "metadata.csv/metadata.jsonl (or Hub) column holding the group "
+                                                        "(mask sets: the section / specimen id of each photo)"})
     ratios: str = field(default="0.7,0.15,0.15", metadata={"help": "train,validation,test fractions (or 70/15/15)"})
     seed: int = field(default=DEFAULTS["seed"], metadata={"help": "split seed"})
     max_pixels: int | None = field(default=DEFAULTS["max_pixels"], metadata={

@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from hf_minerals.data.records import SPLIT_ALIASES, DataError, Record, pixel_digest
+from hf_minerals.data.records import SPLIT_ALIASES, DataError, Record, near_hash, pixel_digest
 from hf_minerals.data.report import BuildReport
 from hf_minerals.imageio import IMAGE_EXTENSIONS, ImageLoadError, is_image_file, load_image
 from hf_minerals.inputs import scan_paths
@@ -47,6 +47,36 @@ def read_metadata(folder: Path) -> dict[Path, dict[str, Any]]:
                 raise DataError(f"{path}: every row needs a 'file_name' column (imagefolder metadata convention)")
             rows[(folder / row["file_name"]).resolve()] = row
     return rows
+
+
+#: A single-channel image with at most this many distinct values is a label-code mask, not a photograph.
+MAX_CODES = 32
+
+
+def is_label_code_image(path: Path) -> bool:
+    """Single-channel (L/P/I) with few distinct values: the codes of a segmentation mask."""
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("1", "L", "P", "I", "I;16"):
+                return False
+            return len(np.unique(np.asarray(im))) <= MAX_CODES
+    except Exception:  # noqa: BLE001 - unreadable files are reported later, with their reason
+        return False
+
+
+def refuse_label_codes(cdir: Path, images: list[Path], sample: int = 3) -> None:
+    """A "class" folder of label-code images is a mask folder in the wrong place: stop, and say how to build it."""
+    probe = images[:sample]
+    if probe and sum(map(is_label_code_image, probe)) * 2 > len(probe):
+        raise DataError(
+            f"folder '{cdir.name}/' holds single-channel label-code images ({probe[0].name}: <= {MAX_CODES} distinct "
+            "values), i.e. segmentation masks, not photomicrographs; they are not used as a mineral class. For a mask "
+            "set, arrange photos and masks as images/ + masks/ (or imgs/ + masks/, raw/ + seg/, images/ + labels/, "
+            "optionally under train/ val/ test/) and pass --mapping (docs/data.md)."
+        )
 
 
 def _rel(path: str | Path, root: Path) -> str:
@@ -122,6 +152,7 @@ def scan_folder(
             if not images and not any(is_image_file(p) for p, _ in scan.skipped):
                 raise DataError(f"class folder '{cdir}' has no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
                                 "add images or remove the folder")
+            refuse_label_codes(cdir, [Path(p) for p in images])
             jobs += [(hint, label, p) for p in images]
     if wanted is not None and (missing := wanted - seen_labels):
         raise DataError(f"--classes names classes with no folder under {root}: {sorted(missing)}")
@@ -156,7 +187,7 @@ def scan_folder(
             no_group += has_groups
         is_synth = synthetic or _truthy(row.get("synthetic", False)) or path.name.startswith("synthetic_")
         records.append(Record(label=label, group=group, source_path=rel, digest=pixel_digest(img),
-                              synthetic=is_synth, split_hint=hint, path=str(path)))
+                              synthetic=is_synth, split_hint=hint, path=str(path), near_hash=near_hash(img)))
     empty = sorted(seen_labels - {r.label for r in records})
     if empty:
         reasons = "; ".join(f"{s['path']}: {s['reason']}" for s in report.skipped

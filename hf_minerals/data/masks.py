@@ -16,14 +16,18 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from hf_minerals.data.records import SPLIT_ALIASES, DataError, Record, pixel_digest
+from hf_minerals.data.folders import read_metadata
+from hf_minerals.data.records import SPLIT_ALIASES, DataError, Record, near_hash, pixel_digest
 from hf_minerals.data.report import BuildReport
 from hf_minerals.imageio import ImageLoadError, is_image_file, load_image
 from hf_minerals.inputs import path_problem, scan_paths
 from hf_minerals.minerals import BACKGROUND_PHASES, MASK_CODES, suggest_mineral
 
-IMAGE_DIRS = ("images", "imgs", "img", "photos")
-MASK_DIRS = ("masks", "mask", "labels", "annotations")
+#: Published mask-set layouts: images/ + masks/, imgs/ + masks/, raw/ + seg/, images/ + labels/ (any pairing),
+#: each optionally under train/ val/ test/.
+IMAGE_DIRS = ("images", "imgs", "img", "photos", "raw")
+MASK_DIRS = ("masks", "mask", "labels", "annotations", "seg", "segmentation")
+LAYOUTS = "images/ + masks/, imgs/ + masks/, raw/ + seg/ or images/ + labels/ (optionally under train/ val/ test/)"
 MAPPING_NAMES = ("mapping.json", "mapping.txt", "mapping.csv", "classes.json", "classes.txt", "classes.csv",
                  "codes.json", "codes.txt", "codes.csv")
 
@@ -102,6 +106,16 @@ def _read_mask(path: Path, size: tuple[int, int], max_pixels: int) -> np.ndarray
     return arr.astype(np.uint8)
 
 
+def photo_groups(root: Path, group_column: str) -> dict[Path, str]:
+    """Section / specimen id of each photo from ``metadata.csv``/``.jsonl`` (``file_name`` + ``group_column``),
+    in the root, a split folder or an image folder; ``file_name`` is relative to the metadata file."""
+    folders = [root] + [p for p in sorted(root.rglob("*")) if p.is_dir()]
+    rows: dict[Path, dict] = {}
+    for folder in folders:
+        rows.update(read_metadata(folder))
+    return {path: str(row[group_column]) for path, row in rows.items() if row.get(group_column) not in (None, "")}
+
+
 def _pairs(root: Path, report: BuildReport) -> list[tuple[str | None, Path, Path | None]]:
     folders: list[tuple[str | None, Path]] = [(None, root)]
     split_dirs = [p for p in sorted(root.iterdir()) if p.is_dir() and p.name.lower() in SPLIT_ALIASES]
@@ -111,7 +125,7 @@ def _pairs(root: Path, report: BuildReport) -> list[tuple[str | None, Path, Path
     for hint, folder in folders:
         img_dir, mask_dir = _find_dir(folder, IMAGE_DIRS), _find_dir(folder, MASK_DIRS)
         if img_dir is None or mask_dir is None:
-            raise DataError(f"{folder}: expected sub-folders images/ (or imgs/) and masks/")
+            raise DataError(f"{folder}: expected a mask-set layout: {LAYOUTS}")
         masks = {p.stem: p for p in sorted(mask_dir.rglob("*")) if p.is_file() and is_image_file(p)}
         used = set()
         scan = scan_paths([img_dir])  # unreadable, links, pipes, folders named x.png: listed, never fatal
@@ -139,8 +153,12 @@ def scan_masks(
     max_pixels: int,
     synthetic: bool = False,
     progress: bool = True,
+    group_column: str = "group",
 ) -> list[Record]:
-    """Describe every pure-enough patch of every photomicrograph under ``root``."""
+    """Describe every pure-enough patch of every photomicrograph under ``root``.
+
+    A patch's group is its photo's section / specimen id from a metadata file (``group_column``), else the photo.
+    """
     root = Path(root).resolve()
     if not 0.0 < purity <= 1.0:
         raise DataError(f"purity must be in (0, 1], got {purity}")
@@ -156,6 +174,7 @@ def scan_masks(
         ore[code] = name not in BACKGROUND_PHASES and (wanted is None or name in wanted)
     shown = Path(mapping_path).name if Path(mapping_path).is_file() else str(mapping_path)
     report.source["mapping"] = {"file": shown, "codes": {str(k): v for k, v in sorted(codes.items())}}
+    sections = photo_groups(root, group_column)
     stats = {"photomicrographs": 0, "kept": 0, "rejected_background": 0, "rejected_impure": 0}
     records: list[Record] = []
     for hint, img_path, mask_path in tqdm(_pairs(root, report), desc="cutting patches", unit="photo",
@@ -179,6 +198,8 @@ def scan_masks(
             continue
         stats["photomicrographs"] += 1
         arr = np.asarray(img)
+        photo_hash = near_hash(img)
+        group = sections.get(img_path.resolve(), rel)
         for y in range(0, img.size[1] - patch_size + 1, stride):
             for x in range(0, img.size[0] - patch_size + 1, stride):
                 window = mask[y:y + patch_size, x:x + patch_size]
@@ -192,10 +213,15 @@ def scan_masks(
                     continue
                 box = [x, y, x + patch_size, y + patch_size]
                 patch = Image.fromarray(np.ascontiguousarray(arr[y:y + patch_size, x:x + patch_size]), "RGB")
-                records.append(Record(label=codes[code], group=rel, source_path=rel, digest=pixel_digest(patch),
+                records.append(Record(label=codes[code], group=group, source_path=rel, digest=pixel_digest(patch),
                                       crop_box=box, synthetic=synthetic or img_path.name.startswith("synthetic_"),
-                                      split_hint=hint, path=str(img_path)))
+                                      split_hint=hint, path=str(img_path), near_hash=photo_hash))
                 stats["kept"] += 1
     report.patches = {**stats, "patch_size": patch_size, "stride": stride, "purity": purity}
-    report.groups["from"] = "photomicrograph (mask source)"
+    if sections:
+        report.groups["from"] = f"metadata column '{group_column}' (section / specimen id per photo; mask source)"
+    else:
+        report.groups["from"] = "photomicrograph (mask source)"
+        report.warn(f"mask set without a metadata file giving each photo's '{group_column}' (section / specimen): "
+                    "each photo is its own group, so two photos of one section may land in different splits")
     return records

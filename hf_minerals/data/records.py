@@ -44,6 +44,7 @@ class Record:
     split_hint: str | None = None
     path: str | None = None
     data: bytes | None = None
+    near_hash: tuple[int, int, int, int] | None = None  # perceptual hash of the whole source photo (near_hash())
 
 
 def features(class_names: list[str]) -> datasets.Features:
@@ -68,6 +69,27 @@ def pixel_digest(img: Image.Image) -> str:
     h = hashlib.sha256(f"{img.size[0]}x{img.size[1]}:".encode())
     h.update(img.tobytes())
     return h.hexdigest()
+
+
+#: Below this grey-level range of the 9x8 thumbnail a photo has too little structure for a perceptual hash.
+_FLAT_RANGE = 8
+
+
+def near_hash(img: Image.Image) -> tuple[int, int, int, int] | None:
+    """dHash (64 bits: is each cell of a 9x8 grey thumbnail brighter than its right neighbour) + mean RGB.
+
+    Re-saved (JPEG) and rescaled copies of a photo keep the same dHash within a few bits and the same mean
+    colour; different photos differ in ~32 bits. ``None`` for near-flat images, whose dHash is noise.
+    """
+    import numpy as np
+
+    grey = np.asarray(img.convert("L").resize((9, 8), Image.BOX), dtype=np.int16)
+    if int(grey.max()) - int(grey.min()) < _FLAT_RANGE:
+        return None
+    bits = (grey[:, 1:] > grey[:, :-1]).ravel()
+    value = int("".join("1" if b else "0" for b in bits), 2)
+    r, g, b = (int(round(c)) for c in np.asarray(img.convert("RGB").resize((8, 8), Image.BOX)).reshape(-1, 3).mean(0))
+    return value, r, g, b
 
 
 def _is_clean_rgb8(raw: bytes) -> bool:

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from hf_minerals.data.folders import scan_folder
 from hf_minerals.data.masks import is_mask_source, scan_masks
-from hf_minerals.data.records import SPLIT_ALIASES, DataError, Record, pixel_digest
+from hf_minerals.data.records import SPLIT_ALIASES, DataError, Record, near_hash, pixel_digest
 from hf_minerals.data.report import BuildReport
 from hf_minerals.imageio import ImageLoadError, load_image
 
@@ -87,7 +87,7 @@ def scan_hub(repo_id: str, report: BuildReport, *, classes: list[str] | None, gr
                 report.skip(where, exc.reason)
                 continue
             group = str(row[group_column]) if row.get(group_column) not in (None, "") else where
-            records.append(Record(label=label, group=group, source_path=where, digest=pixel_digest(img),
+            records.append(Record(label=label, group=group, source_path=where, digest=pixel_digest(img), near_hash=near_hash(img),
                                   synthetic=bool(row.get("synthetic", False)), split_hint=hint, data=data))
     report.groups["from"] = f"column '{group_column}'" if group_column in feats else "row (no group information)"
     return records
@@ -96,6 +96,13 @@ def scan_hub(repo_id: str, report: BuildReport, *, classes: list[str] | None, gr
 def collect(source: str | Path, output: Path, report: BuildReport, opts: dict[str, Any]) -> list[Record]:
     """Records from any source kind; ``opts`` are ``build_dataset``'s keyword options."""
     kind = source_kind(source)
+    if opts.get("mapping") and kind != "masks":
+        from hf_minerals.data.masks import LAYOUTS
+
+        raise DataError(
+            f"--mapping {opts['mapping']} was given, but {source} is not read as a mask set (it is a {kind} source). "
+            f"A mask set needs one of the layouts {LAYOUTS}; fix the layout, or drop --mapping for an image folder."
+        )
     common = {"classes": opts["classes"], "max_pixels": opts["max_pixels"], "progress": opts["progress"]}
     report.source = {"kind": kind, "source": str(source), "synthetic": kind == "synthetic"}
     if kind == "synthetic":
@@ -111,5 +118,5 @@ def collect(source: str | Path, output: Path, report: BuildReport, opts: dict[st
     root = Path(source).expanduser()
     if kind == "masks":
         return scan_masks(root, report, mapping=opts["mapping"], patch_size=opts["patch_size"], stride=opts["stride"],
-                          purity=opts["purity"], **common)
+                          purity=opts["purity"], group_column=opts["group_column"], **common)
     return scan_folder(root, report, group_regex=opts["group_regex"], group_column=opts["group_column"], **common)

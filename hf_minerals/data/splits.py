@@ -56,17 +56,52 @@ def _units(records: list[Record], report: BuildReport) -> dict[str, list[int]]:
         labels = sorted({records[j].label for j in idx})
         if len(labels) > 1:
             report.warn(f"identical image labelled {labels}: {[records[j].source_path for j in idx]}")
+    near_sets = _near_duplicates(records, uf, report)
     report.duplicates = {
         "n_sets": len(dup_sets),
         "n_extra_copies": sum(len(idx) - 1 for idx in dup_sets),
         "sets": [[records[j].source_path + (f" {records[j].crop_box}" if records[j].crop_box else "") for j in idx]
                  for idx in dup_sets],
-        "policy": "kept, all copies in one split (their groups are merged)",
+        "near_duplicate_sets": near_sets,
+        "policy": "kept, all copies in one split (their groups are merged); near-duplicates (re-saved or rescaled "
+                  f"copies: dHash within {NEAR_BITS} bits and mean colour within {NEAR_COLOUR} levels) likewise",
     }
     units: dict[str, list[int]] = defaultdict(list)
     for i, rec in enumerate(records):
         units[uf.find(rec.group)].append(i)
     return units
+
+
+NEAR_BITS = 4
+NEAR_COLOUR = 12
+
+
+def _near_duplicates(records: list[Record], uf: _UnionFind, report: BuildReport) -> list[list[str]]:
+    """Union the groups of photos whose perceptual hashes match (``records.near_hash``); return the sets found."""
+    import numpy as np
+
+    first: dict[str, int] = {}  # one record per source photo
+    for i, rec in enumerate(records):
+        if rec.near_hash is not None:
+            first.setdefault(rec.source_path, i)
+    idx = list(first.values())
+    if len(idx) < 2:
+        return []
+    hashes = np.array([records[i].near_hash[0] for i in idx], dtype=np.uint64)
+    colours = np.array([records[i].near_hash[1:] for i in idx], dtype=np.int32)
+    sets: list[list[str]] = []
+    for a in range(len(idx) - 1):
+        bits = np.bitwise_count(hashes[a] ^ hashes[a + 1 :])
+        close = np.flatnonzero((bits <= NEAR_BITS) & (np.abs(colours[a + 1 :] - colours[a]).max(1) <= NEAR_COLOUR))
+        for b in close + a + 1:
+            ra, rb = records[idx[a]], records[idx[b]]
+            if uf.find(ra.group) != uf.find(rb.group):
+                sets.append([ra.source_path, rb.source_path])
+                if ra.label != rb.label and not ra.crop_box:
+                    report.warn(f"near-identical images labelled {sorted({ra.label, rb.label})}: "
+                                f"{[ra.source_path, rb.source_path]}")
+            uf.union(ra.group, rb.group)
+    return sets
 
 
 def _greedy(units: dict[str, list[int]], records: list[Record], names: list[str], ratios: list[float],

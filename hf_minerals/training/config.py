@@ -89,6 +89,11 @@ class DataArguments:
     report_dir: str | None = field(
         default=None, metadata={"help": "where the test-split report (confusion matrix, ECE...) goes; default output_dir"}
     )
+    calibration_share: float = field(
+        default=0.5,
+        metadata={"help": "share of the validation groups held out from checkpoint selection to fit the temperature "
+                  "and unknown threshold before the test report (0 = no calibration)"},
+    )
 
     def __post_init__(self) -> None:
         if self.class_balance not in ("none", "weighted_loss", "sampler"):
@@ -101,6 +106,8 @@ class DataArguments:
             raise ConfigError(f"photo_view must be in [0, 1], got {self.photo_view}")
         if not 0.0 <= self.random_erasing <= 1.0:
             raise ConfigError(f"random_erasing must be in [0, 1], got {self.random_erasing}")
+        if not 0.0 <= self.calibration_share < 1.0:
+            raise ConfigError(f"calibration_share must be in [0, 1), got {self.calibration_share}")
         self.eval_split = self.eval_split or None
         self.test_split = self.test_split or None
 

@@ -118,6 +118,7 @@ class TrainingData:
     labels: list[str]
     train_label_ids: list[int]
     synthetic: bool
+    calibration: Any | None = None  # validation groups held out from checkpoint selection (no transform)
 
     @property
     def train_counts(self) -> np.ndarray:
@@ -159,6 +160,21 @@ def load_training_data(args: DataArguments) -> TrainingData:
     if missing:
         logger.warning("classes with no training images: %s (the model cannot learn them)", missing)
     return data
+
+
+def hold_out_calibration(data: TrainingData, args: DataArguments, seed: int = 0) -> str:
+    """Split validation by group: one part picks the checkpoint, the other fits calibration. Returns what was done."""
+    if data.eval is None or not args.calibration_share:
+        return "not calibrated (no validation split or calibration_share 0)"
+    from ..calibration import split_for_calibration
+
+    try:
+        select, calib = split_for_calibration(data.eval, args.calibration_share, seed, args.label_column)
+    except ValueError as exc:
+        raise TrainingDataError(f"{exc}; pass --calibration_share 0 to train without calibration") from exc
+    data.eval, data.calibration = select, calib
+    return (f"validation split by group: {len(select)} images choose the checkpoint, {len(calib)} others "
+            "(disjoint groups) fit the temperature and the unknown threshold")
 
 
 def attach_transforms(data: TrainingData, args: DataArguments, cfg: DataConfig, seed: int = 0) -> BatchTransform:

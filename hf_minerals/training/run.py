@@ -22,12 +22,20 @@ from ..modeling import (
     COMPACT_PREFIX,
     WeightsUnavailableError,
     build_classifier,
+    check_overrides_keep_shapes,
     check_pretrained_available,
     use_offline_mode_if_unreachable,
 )
 from ..preprocessing import DataConfig
 from .config import ConfigError, DataArguments, ModelArguments, parse_args, save_args
-from .data import TrainingDataError, attach_transforms, class_weights, collate, load_training_data
+from .data import (
+    TrainingDataError,
+    attach_transforms,
+    class_weights,
+    collate,
+    hold_out_calibration,
+    load_training_data,
+)
 from .trainer import MineralTrainer, WeightedLoss
 
 logger = logging.getLogger("hf_minerals.training")
@@ -107,9 +115,12 @@ def run_training(
         use_offline_mode_if_unreachable()  # an unreachable Hub costs ~25 s of retries per call otherwise
     if model_args.init == "pretrained":
         check_pretrained_available(model_args.model_name_or_path, model_args.model_revision)
+        check_overrides_keep_shapes(model_args.model_name_or_path, model_args.config_overrides, model_args.model_revision)
 
     # 4. data (class names come from its ClassLabel), 5. model + processor, then the transforms they define
     data = load_training_data(data_args)
+    calibration_plan = hold_out_calibration(data, data_args, training_args.seed)
+    logger.info("calibration: %s", calibration_plan)
     set_seed(training_args.seed)  # the same initial weights whatever the data step drew
     source = model_args.model_name_or_path
     model, processor = build_classifier(
@@ -178,6 +189,22 @@ def run_training(
     plot_training_curves(
         trainer.state.log_history, out / "training_curves.png", title=f"Training curves: {out.name}", synthetic=data.synthetic
     )
+    calibration = None
+    if data.calibration is not None:  # fitted before the test report, on groups that did not pick the checkpoint
+        from ..calibration import calibrate_split
+
+        calibration = calibrate_split(
+            out, data.calibration, batch_size=training_args.per_device_eval_batch_size, fitted_on=calibration_plan,
+            ood_fit=data.raw[data_args.train_split],
+        )
+        results.update({f"calibration_{k}": calibration[k] for k in ("temperature", "unknown_threshold", "ece_before", "ece_after")})
+    else:  # stale files from an earlier run must not calibrate this model
+        from ..openset import OOD_FILE
+
+        for stale in (out / "calibration.json", out / OOD_FILE):
+            if stale.exists():
+                logger.warning("removing %s: this run is not calibrated", stale)
+                stale.unlink()
     report = None
     if data_args.test_split is not None:
         from ..evaluation import evaluate_and_report, summary_line
@@ -189,11 +216,11 @@ def run_training(
             synthetic=data.synthetic or None, progress=not training_args.disable_tqdm,
         )
         if report_dir.resolve() != out.resolve():  # the card links these images next to README.md
-            for name in ("confusion_matrix.png", "reliability.png", "per_class.md", "eval_results.json"):
+            for name in ("confusion_matrix.png", "reliability.png", "per_class.md", "eval_results.json", "predictions.csv"):
                 if (report_dir / name).exists():
                     shutil.copy2(report_dir / name, out / name)
         logger.info("test report: %s", summary_line(report))
-        results.update({f"test_report_{k}": report[k] for k in ("accuracy", "macro_f1", "ece") if k in report})
+        results.update({f"test_report_{k}": report[k] for k in ("accuracy", "macro_f1", "ece", "ece_uncalibrated") if k in report})
 
     # 10. all_results.json
     results["train_wall_seconds"] = round(time.perf_counter() - t_start, 1)
@@ -211,7 +238,9 @@ def run_training(
         dataset_id=data_args.dataset_name,
         dataset_sizes=sizes,
         synthetic=data.synthetic,
-        hyperparameters=hyperparameters_from_args(training_args, _card_extras(model_args, data_args)),
+        hyperparameters=hyperparameters_from_args(
+            training_args, {**_card_extras(model_args, data_args), "weights": _init_note(trainer.model, model_args.init)}
+        ),
         training=_card_training(trainer, metrics, training_args),
         repo_id=training_args.hub_model_id if push else None,
     )
@@ -235,6 +264,14 @@ def _card_extras(model_args: ModelArguments, data_args: DataArguments) -> dict[s
     if model_args.config_overrides:
         extras["config_overrides"] = model_args.config_overrides
     return extras
+
+
+def _init_note(model: Any, init: str) -> str:
+    """What the card says about initialisation: checked, not assumed (see ``modeling.check_only_head_is_new``)."""
+    if init != "pretrained":
+        return "random (scratch)"
+    fresh = getattr(model, "hf_minerals_new_tensors", None)
+    return "pretrained; newly initialised: " + (", ".join(fresh) if fresh else "nothing")
 
 
 def _card_training(trainer: MineralTrainer, metrics: dict[str, Any], args: TrainingArguments) -> dict[str, Any]:
