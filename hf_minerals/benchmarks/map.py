@@ -258,6 +258,9 @@ def mixed_sections(predictor: Predictor, tiles: list[int], seeds: list[int], siz
 
     w, h = size
     out: dict[str, Any] = {"seeds": seeds, "size": [w, h], "mode": "mixed", "classes": list(predictor.labels),
+                           "model_work_per_tile": {"bf16": bool(predictor.bf16),
+                                                   "photo_views": bool(getattr(predictor, "photo_views", False)),
+                                                   "open_set_score": predictor.ood is not None},
                            "by_tile": {}}
     scenes = [render_section(w, h, seed=s, classes=tuple(predictor.labels), mode="mixed") for s in seeds]
     for t in tiles:
