@@ -144,11 +144,18 @@ def calibrate(
     logits, labels = dataset_logits(predictor, data, progress=progress)
     record = {**calibrate_logits(logits, labels, keep), "split": split, "dataset": str(dataset_dir),
               **bf16_check(model_dir, data, logits, batch_size, progress)}
-    stale = Path(model_dir) / OOD_FILE
+    fitted = None
     if ood_keep is not None:
-        scorer, record["ood"] = fit_openset(predictor, dataset_dir, ood_fit_split, split, ood_keep, progress, ood_method)
+        fitted = fit_openset(predictor, dataset_dir, ood_fit_split, split, ood_keep, progress, ood_method)
+    return _write(model_dir, record, fitted)
+
+
+def _write(model_dir: str | os.PathLike, record: dict[str, Any], fitted: tuple[Any, dict] | None) -> dict[str, Any]:
+    """Save the open-set scorer (or delete a stale one) and ``calibration.json``: the two always agree."""
+    if fitted is not None:
+        scorer, record["ood"] = fitted
         scorer.save(model_dir)
-    elif stale.exists():
+    elif (stale := Path(model_dir) / OOD_FILE).exists():
         stale.unlink()  # a score fitted for an earlier calibration must not outlive it
     write_calibration(model_dir, record)
     return record
@@ -216,17 +223,13 @@ def calibrate_split(model_dir: str | os.PathLike, split: Any, keep: float = 0.95
     record = {**calibrate_logits(logits, labels, keep), **bf16_check(model_dir, split, logits, batch_size, progress)}
     if fitted_on:
         record["fitted_on"] = fitted_on
-    stale = Path(model_dir) / OOD_FILE
+    fitted = None
     if ood_fit is not None:
         import datasets
 
         parts = datasets.DatasetDict({"train": ood_fit, "calibration": split})
-        scorer, record["ood"] = fit_openset(predictor, parts, "train", "calibration", ood_keep, progress, ood_method)
-        scorer.save(model_dir)
-    elif stale.exists():
-        stale.unlink()  # a score fitted for an earlier calibration must not outlive it
-    write_calibration(model_dir, record)
-    return record
+        fitted = fit_openset(predictor, parts, "train", "calibration", ood_keep, progress, ood_method)
+    return _write(model_dir, record, fitted)
 
 
 def open_set_report(

@@ -292,13 +292,20 @@ def compose_scene(mineral: str, size: int, rng: np.random.Generator, im: Imaging
     return lay
 
 
-def compose_cell(seed: int, cx: int, cy: int, cell: int, classes: tuple[str, ...], im: Imaging,
-                 upp: float, matrix: Grain) -> list:
-    """Items ``(z, grains, features, scratches)`` of one section cell, from its own seeded generator."""
-    rng = np.random.default_rng([seed & 0xFFFFFFFF, 101, cy & 0xFFFFFFFF, cx & 0xFFFFFFFF])
+def _start_cell(seed: int, salt: int, cx: int, cy: int, cell: int, matrix: Grain,
+                upp: float) -> tuple[np.random.Generator, int, int, _Builder]:
+    """A section cell's own generator (seeded by section seed, mode salt and cell position) and its gangue."""
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, salt, cy & 0xFFFFFFFF, cx & 0xFFFFFFFF])
     x0, y0 = cx * cell, cy * cell
     b = _Builder()
     _gangue(b, matrix, rng, x0, y0, cell, cell, upp)
+    return rng, x0, y0, b
+
+
+def compose_cell(seed: int, cx: int, cy: int, cell: int, classes: tuple[str, ...], im: Imaging,
+                 upp: float, matrix: Grain) -> list:
+    """Items ``(z, grains, features, scratches)`` of one section cell, from its own seeded generator."""
+    rng, x0, y0, b = _start_cell(seed, 101, cx, cy, cell, matrix, upp)
     weights = np.array([ABUNDANCE[c] for c in classes])
     mineral = str(classes[int(rng.choice(len(classes), p=weights / weights.sum()))])
     coverage = rng.uniform(0.0, 0.45) * (0.1 if mineral == "gold" else 1.0)
@@ -320,10 +327,7 @@ def compose_mixed_cell(seed: int, cx: int, cy: int, cell: int, classes: tuple[st
     pyrite/arsenopyrite, chalcopyrite/gold filling fractures), so no cell has one dominant mineral.
 
     Its own seed stream (salt 202), so ``mixed`` sections never share cells with the default mode."""
-    rng = np.random.default_rng([seed & 0xFFFFFFFF, 202, cy & 0xFFFFFFFF, cx & 0xFFFFFFFF])
-    x0, y0 = cx * cell, cy * cell
-    b = _Builder()
-    _gangue(b, matrix, rng, x0, y0, cell, cell, upp)
+    rng, x0, y0, b = _start_cell(seed, 202, cx, cy, cell, matrix, upp)
     weights = np.array([ABUNDANCE[c] for c in classes])
     k = min(len(classes), int(rng.integers(2, 5)))
     picks = rng.choice(len(classes), size=k, replace=False, p=weights / weights.sum())
