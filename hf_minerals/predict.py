@@ -86,6 +86,10 @@ def default_bf16(calibration: dict[str, Any] | None) -> tuple[bool, str]:
     return True, f"native bf16, {agree:.1%} top-1 agreement with fp32 on held-out images"
 
 
+_ENVELOPE_NOTE = ("a photo lies outside the exposure / lamp-colour range of the training photos: answered from its "
+                  "photo-normalised view alone (docs/training.md, 'Photo views')")
+
+
 class Predictor:
     """Wraps a classifier + its data config for batched inference."""
 
@@ -93,6 +97,8 @@ class Predictor:
     reflectance: Any = None
     photo_views: bool = False
     photo_reference: np.ndarray | None = None
+    imaging_envelope: Any = None
+    outside_envelope: int = 0
 
     def __init__(
         self,
@@ -137,6 +143,11 @@ class Predictor:
         #: reference (the mapper sets it to the whole section's, so every tile is normalised alike).
         self.photo_views = bool(photo_views)
         self.photo_reference: np.ndarray | None = None
+        #: ``colour.ImagingEnvelope`` of the training photos (calibration.json): photos outside it are answered
+        #: from the normalised view alone (the raw view would extrapolate); None: both views always averaged
+        self.imaging_envelope: Any = None
+        #: how many photos the last ``view_scores`` call answered from the normalised view alone
+        self.outside_envelope = 0
         if self.bf16 and self.device.type == "cpu" and not bf16_supported():
             warnings.warn("bf16 requested but this CPU has no native bf16: it will be emulated (slow)", stacklevel=2)
         cfg = model.config
@@ -196,6 +207,10 @@ class Predictor:
                    if ood is not None else None, photo_views=photo_views, **kwargs)
         if ood is not None and ood_threshold is None:  # an explicit threshold holds for tiles too
             pred.ood_tile_threshold = calib["ood"].get("tile_threshold")
+        if calib and photo_views and calib.get("imaging_envelope"):
+            from .colour import ImagingEnvelope
+
+            pred.imaging_envelope = ImagingEnvelope.from_dict(calib["imaging_envelope"])
         pred.calibration = calib
         pred.provenance = loaded.provenance
         return pred
@@ -289,7 +304,9 @@ class Predictor:
     def view_scores(self, batch: Sequence[Any] | torch.Tensor) -> tuple[torch.Tensor, np.ndarray | None]:
         """Raw logits and open-set scores (None without a scorer) of a batch of whole photos. With
         ``photo_views`` the logits are averaged with those of each photo's photo-normalised view (its own
-        white reference, or ``photo_reference``); the open-set score reads the raw view."""
+        white reference, or ``photo_reference``), except for photos outside ``imaging_envelope`` (lamp colour
+        or exposure the model never saw): those take the normalised view's logits alone. The open-set score
+        reads the raw view."""
         photos = self.to_reflectance(batch) if self.reflectance is not None else batch
         pixel_values = self.preprocess(photos)
         if self.ood is None:
@@ -301,9 +318,25 @@ class Predictor:
             return logits, ood
         from .colour import normalised_view, photo_reference
 
-        views = [normalised_view(p, self.photo_reference if self.photo_reference is not None else photo_reference(p))
-                 for p in photos]
-        return (logits + self.logits(self.preprocess(views))) / 2, ood
+        refs = [self.photo_reference if self.photo_reference is not None else photo_reference(p) for p in photos]
+        normalised = self.logits(self.preprocess([normalised_view(p, r) for p, r in zip(photos, refs)]))
+        return self.combine_views(logits, normalised, np.stack(refs) if refs else np.zeros((0, 3))), ood
+
+    def combine_views(self, raw: torch.Tensor, normalised: torch.Tensor, references: np.ndarray) -> torch.Tensor:
+        """The photo-views answer: the mean of the raw and normalised views' logits, or the normalised view's
+        alone for photos whose white reference (one per row, or one (3,) for all) lies outside
+        ``imaging_envelope``. The one place both the Predictor and the mapper combine views."""
+        from .colour import combine_views
+
+        self.outside_envelope = 0
+        if self.imaging_envelope is None or len(raw) == 0:
+            return combine_views(raw, normalised)
+        outside = self.imaging_envelope.outside(np.broadcast_to(np.asarray(references, np.float32).reshape(-1, 3), (len(raw), 3)))
+        self.outside_envelope = int(outside.sum())
+        if self.outside_envelope and _ENVELOPE_NOTE not in _SAID:
+            _SAID.add(_ENVELOPE_NOTE)
+            print(f"hf-minerals: {_ENVELOPE_NOTE}", file=sys.stderr)
+        return combine_views(raw, normalised, outside)
 
     def view_logits(self, batch: Sequence[Any] | torch.Tensor) -> torch.Tensor:
         return self.view_scores(batch)[0]
