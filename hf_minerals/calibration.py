@@ -8,7 +8,7 @@ kept. Both go into ``calibration.json`` in the model folder, which ``Predictor.f
 (3) fits the open-set score (``hf_minerals.openset``: feature distance on the train split, threshold on
 the validation split) so images unlike any known mineral are ``unknown`` however confident the model is.
 
-CLI: ``hf-minerals calibrate --model DIR --dataset DIR [--split validation] [--keep 0.95] [--ood_keep 0.95]``.
+CLI: ``hf-minerals calibrate --model DIR --dataset DIR [--split validation] [--keep 0.95] [--ood_keep 0.98]``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from .data.loading import load_split, model_ids
 from .imageio import load_image
 from .openset import DEFAULT_METHOD, METHODS, OOD_FILE
-from .openset.fit import fit_openset
+from .openset.fit import OOD_KEEP, fit_openset
 from .predict import CALIBRATION_FILE, Predictor, softmax
 
 
@@ -119,7 +119,7 @@ def dataset_logits(predictor: Predictor, split: Any, progress: bool = True) -> t
 
 def calibrate(
     model_dir: str | os.PathLike, dataset_dir: str | os.PathLike, split: str = "validation",
-    keep: float = 0.95, batch_size: int = 32, progress: bool = True, ood_keep: float | None = 0.95,
+    keep: float = 0.95, batch_size: int = 32, progress: bool = True, ood_keep: float | None = OOD_KEEP,
     ood_fit_split: str = "train", ood_method: str = DEFAULT_METHOD,
 ) -> dict[str, Any]:
     """Fit on ``dataset_dir[split]`` (a ``save_to_disk`` DatasetDict) and write ``calibration.json``.
@@ -226,7 +226,7 @@ def split_for_calibration(ds: Any, share: float = 0.5, seed: int = 0, label_colu
 
 def calibrate_split(model_dir: str | os.PathLike, split: Any, keep: float = 0.95, batch_size: int = 32,
                     fitted_on: str = "", progress: bool = False, ood_fit: Any | None = None,
-                    ood_keep: float = 0.95, ood_method: str = DEFAULT_METHOD) -> dict[str, Any]:
+                    ood_keep: float = OOD_KEEP, ood_method: str = DEFAULT_METHOD) -> dict[str, Any]:
     """Fit temperature + threshold on a ``datasets`` split and write ``calibration.json`` into ``model_dir``.
 
     ``ood_fit`` (a split, usually train): also fit the open-set distance on it, with its threshold on ``split``.
@@ -288,7 +288,7 @@ class CalibrateArguments:
     split: str = "validation"
     keep: float = field(default=0.95, metadata={"help": "share of correct validation answers kept (0-1]"})
     batch_size: int = 32
-    ood_keep: float = field(default=0.95, metadata={
+    ood_keep: float = field(default=OOD_KEEP, metadata={
         "help": "share of --split images the open-set ('not a known mineral') threshold accepts (0-1]"})
     ood_fit_split: str = field(default="train", metadata={"help": "split the open-set feature distance is fitted on"})
     ood_method: str = field(default=DEFAULT_METHOD, metadata={"help": f"open-set score parts (or a +-sum): {', '.join(METHODS)}"})

@@ -15,6 +15,7 @@ from PIL import Image
 from hf_minerals.minerals import PAPER_MINERALS
 from hf_minerals.openset import DEFAULT_METHOD, METHODS, OOD_FILE, OODScorer, input_check
 from hf_minerals.openset.colour import STATS, colour_stats
+from hf_minerals.openset.fit import OOD_KEEP
 from hf_minerals.predict import UNKNOWN, Predictor
 
 OOD_REASONS = ("featureless or noise-like image", "not like a known mineral")
@@ -98,7 +99,7 @@ def test_calibration_json_round_trip_and_pipeline(trained, tmp_path):
     assert ood == json.loads(json.dumps(record["ood"]))
     assert ood["method_name"] == DEFAULT_METHOD == "colour" and ood["file"] == OOD_FILE
     assert ood["distance_fitted_on"] == {"split": "train", "n": 80, "feature_dim": 128}
-    assert ood["threshold_fitted_on"] == {"split": "validation", "n": 40} and ood["keep_share_target"] == 0.95
+    assert ood["threshold_fitted_on"] == {"split": "validation", "n": 40} and ood["keep_share_target"] == OOD_KEEP == 0.98
     assert ood["tile_threshold"] >= ood["threshold"] and 0 < ood["tile_threshold_fitted_on"]["n"] <= 40
     pred = Predictor.from_pretrained(folder)
     assert pred.ood is not None and pred.ood_threshold == ood["threshold"] and pred.ood.method == DEFAULT_METHOD
