@@ -9,12 +9,11 @@ an :class:`OnnxModel` instead of torch. ``hf-minerals export`` writes ``<model>/
 * the export was made from the weights now in the folder (``source_sha256`` of ``model.safetensors``),
 * the export's agreement check ran on real held-out images (``--dataset``: its validation split) and the
   ONNX Predictor's top-1 answer agreed with the torch Predictor's on >= 99.5 % of them,
-* and bf16 is not asked for explicitly (bf16 runs in torch).
+* and the run is fp32: bf16 (``--bf16 true``, or its default where the CPU runs it natively and the model's
+  own bf16 check passed, ``predict.default_bf16``) runs in torch - on such a CPU it is the faster path for
+  large models (``scripts/benchmark.py predict``: Swin-T on 2048x1536 photos, torch bf16 1.4x ONNX fp32).
 
-A passing export comes before the bf16 default (``predict.default_bf16``): it keeps the fp32 answers (max
-probability difference ~1e-6 against ~4e-3 for bf16) at a speed of the same class (measured in
-``scripts/benchmark.py predict``), and the user made it on purpose. Otherwise torch, said once on stderr
-with the reason. An agreement check on random pixel values only
+Otherwise torch, said once on stderr with the reason. An agreement check on random pixel values only
 shows the graph computes the same numbers, not that answers on photomicrographs agree: it never enables
 ``auto``. Attribution (``hf-minerals explain``) needs torch's gradients: it always uses the torch backend.
 """
@@ -85,7 +84,7 @@ def choose_backend(model_dir: Path | None, backend: str, bf16: bool) -> tuple[st
     if backend != "auto":
         return backend, "asked for"
     if bf16:
-        return "torch", "bf16 asked for: it runs in torch (the ONNX export is fp32)"
+        return "torch", "bf16 inference runs in torch (the ONNX export is fp32)"
     if model_dir is None:
         return "torch", "no local model folder to hold an ONNX export"
     onnx_dir = model_dir / ONNX_DIR

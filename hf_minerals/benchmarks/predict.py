@@ -173,6 +173,8 @@ def bench_inputs(folder: Path, paths: list[Path], batch_size: int, repeats: int)
         "predictor_bf16_vs_pipeline_bf16": (best["pipeline_bf16"] / best["predictor_bf16"]) if "pipeline_bf16" in best else None,
         "predictor_bf16_vs_pipeline_fp32": best["pipeline_fp32"] / best["predictor_bf16"],
     }
+    if "predictor_fp32_raw_view" in best:  # what the photo-view answer costs (not one of the targets)
+        res["ratios"]["predictor_fp32_raw_view_vs_pipeline_fp32"] = best["pipeline_fp32"] / best["predictor_fp32_raw_view"]
     res["targets"] = judge(res["ratios"])
     res["default_dtype"] = {"predictor": "bf16" if default.bf16 else "fp32", "pipeline": "fp32",
                             "calibration_bf16_top1_agreement": (read_calibration(folder) or {}).get("bf16_top1_agreement")}
@@ -294,6 +296,9 @@ def run(quick: bool, opts: Arguments) -> dict[str, Any]:
             result["headline"][f"{label}_{key}_default_backend"] = r[key]["default_backend"]
             result["headline"][f"{label}_{key}_onnx_top1_agreement_vs_pipeline"] = \
                 r[key]["predictor_onnx_fp32_vs_pipeline_fp32"]["top1_agreement"]
+            if "predictor_fp32_raw_view_vs_pipeline_fp32" in r[key]:  # the speed-ups alone (photo views off)
+                result["headline"][f"{label}_{key}_raw_view_top1_agreement_vs_pipeline"] = \
+                    r[key]["predictor_fp32_raw_view_vs_pipeline_fp32"]["top1_agreement"]
     return result
 
 
