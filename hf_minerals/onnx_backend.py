@@ -84,7 +84,7 @@ def choose_backend(model_dir: Path | None, backend: str, bf16: bool) -> tuple[st
     if backend != "auto":
         return backend, "asked for"
     if bf16:
-        return "torch", "bf16 inference runs in torch (the ONNX export is fp32)"
+        return "torch", "bf16 is on, and it runs in torch: the ONNX export is fp32"
     if model_dir is None:
         return "torch", "no local model folder to hold an ONNX export"
     onnx_dir = model_dir / ONNX_DIR

@@ -171,3 +171,18 @@ def test_backend_option_on_the_commands():
     assert (p.backend, m.backend, e.backend) == ("onnx", "auto", "torch")
     with pytest.raises(SystemExit):
         parse_command_line([PredictArguments], ["--images", "x", "--model", "m", "--backend", "tensorrt"], prog="p")
+
+
+def test_backend_auto_without_onnxruntime_says_so(tiny_model_factory, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from hf_minerals import onnx_backend
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_factory("resnet"), folder)
+    export_onnx(folder, images=_scenes(4), images_source="4 SYNTHETIC scenes")
+    monkeypatch.setattr(onnx_backend, "onnx_available", lambda: "onnxruntime is not installed (test)")
+    assert Predictor.from_pretrained(folder, bf16=False).onnx is None
+    assert "torch backend (onnxruntime is not installed (test))" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="needs onnxruntime"):
+        Predictor.from_pretrained(folder, backend="onnx")
