@@ -145,9 +145,22 @@ def calibrate(
     record = {**calibrate_logits(logits, labels, keep), "split": split, "dataset": str(dataset_dir),
               **bf16_check(model_dir, data, logits, batch_size, progress)}
     fitted = None
+    if predictor.photo_views:
+        try:
+            record.update(imaging_envelope(load_split(dataset_dir, ood_fit_split)[0], ood_fit_split))
+        except KeyError:
+            warnings.warn(f"no '{ood_fit_split}' split: no imaging envelope (both views always averaged)", stacklevel=2)
     if ood_keep is not None:
         fitted = fit_openset(predictor, dataset_dir, ood_fit_split, split, ood_keep, progress, ood_method)
     return _write(model_dir, record, fitted)
+
+
+def imaging_envelope(train: Any, split_name: str = "train") -> dict[str, Any]:
+    """``{"imaging_envelope": ...}``: the exposure / lamp-colour range of the photos a photo-view model was
+    trained on (``colour.ImagingEnvelope``); outside it the Predictor answers from the normalised view alone."""
+    from .colour import ImagingEnvelope, split_references
+
+    return {"imaging_envelope": {**ImagingEnvelope.fit(split_references(train)).to_dict(), "split": split_name}}
 
 
 def _write(model_dir: str | os.PathLike, record: dict[str, Any], fitted: tuple[Any, dict] | None) -> dict[str, Any]:
@@ -223,6 +236,8 @@ def calibrate_split(model_dir: str | os.PathLike, split: Any, keep: float = 0.95
     record = {**calibrate_logits(logits, labels, keep), **bf16_check(model_dir, split, logits, batch_size, progress)}
     if fitted_on:
         record["fitted_on"] = fitted_on
+    if predictor.photo_views and ood_fit is not None:
+        record.update(imaging_envelope(ood_fit))
     fitted = None
     if ood_fit is not None:
         import datasets

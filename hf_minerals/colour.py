@@ -12,6 +12,9 @@ on raw and normalised photos alike, and the Predictor averages its answers on th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import torch
 from PIL import Image
@@ -54,3 +57,65 @@ def normalised_view(image: np.ndarray | Image.Image | torch.Tensor, reference: n
     t = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).unsqueeze(0).float()
     out = normalise_batch(t, torch.from_numpy(ref).view(1, 3))
     return out[0].round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def imaging_coordinates(references: np.ndarray) -> np.ndarray:
+    """(N, 3) where photos lie in imaging space: log brightness and log R/G, log B/G of their white references
+    (exposure moves the first, lamp colour and white balance the other two)."""
+    log = np.log(np.maximum(np.asarray(references, np.float64).reshape(-1, 3), 1e-3))
+    return np.stack([log.mean(1), log[:, 0] - log[:, 1], log[:, 2] - log[:, 1]], 1)
+
+
+@dataclass
+class ImagingEnvelope:
+    """The range of exposure and lamp colour of the photos a model was trained on (their white references).
+
+    Why: the raw view carries absolute colour, which the model knows only inside the imaging it saw; the
+    photo-normalised view does not depend on it. For a photo outside this range (an uncorrected halogen
+    lamp, a strong cast, a far exposure) the raw view extrapolates, so the Predictor answers from the
+    normalised view alone there. Parameter-free: the box is the training photos' own min/max.
+    """
+
+    low: tuple[float, float, float]
+    high: tuple[float, float, float]
+    n: int = 0
+
+    AXES = ("log_brightness", "log_r_over_g", "log_b_over_g")
+
+    @classmethod
+    def fit(cls, references: np.ndarray) -> ImagingEnvelope:
+        c = imaging_coordinates(references)
+        if len(c) == 0:
+            raise ValueError("cannot fit an imaging envelope on no photos")
+        return cls(tuple(float(v) for v in c.min(0)), tuple(float(v) for v in c.max(0)), len(c))
+
+    def outside(self, references: np.ndarray) -> np.ndarray:
+        """(N,) bool: which photos (by their white references) lie outside the training imaging."""
+        c = imaging_coordinates(references)
+        return ((c < np.asarray(self.low)) | (c > np.asarray(self.high))).any(1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"axes": list(self.AXES), "low": list(self.low), "high": list(self.high), "n": self.n}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> ImagingEnvelope:
+        return cls(tuple(record["low"]), tuple(record["high"]), int(record.get("n", 0)))
+
+
+def combine_views(raw: torch.Tensor, normalised: torch.Tensor, outside: np.ndarray | None = None) -> torch.Tensor:
+    """Photo-views logits: the mean of the raw and normalised views, the normalised view alone where ``outside``
+    (photos outside the training imaging, ``ImagingEnvelope.outside``)."""
+    both = (raw + normalised) / 2
+    if outside is None or not np.any(outside):
+        return both
+    return torch.where(torch.as_tensor(np.asarray(outside, bool))[:, None], normalised, both)
+
+
+def split_references(split: Any, image_column: str = "image") -> np.ndarray:
+    """(N, 3) white references of a ``datasets`` split: the stored whole-photo ``photo_reference`` column
+    when the builder kept it, else each image's own."""
+    if "photo_reference" in split.column_names:
+        refs = [r for r in split["photo_reference"]]
+        if all(r is not None for r in refs):
+            return np.asarray(refs, np.float32).reshape(-1, 3)
+    return np.stack([photo_reference(im) for im in split[image_column]])

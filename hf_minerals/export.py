@@ -163,10 +163,12 @@ class OnnxPredictor(Predictor):
         data_config = DataConfig.from_processor(AutoImageProcessor.from_pretrained(str(folder)))
         calib = read_calibration(folder) if use_calibration else None
         opts = calibrated_options(folder, calib, config, temperature, unknown_threshold, ood_threshold, photo_views)
-        tile_threshold = opts.pop("ood_tile_threshold")
+        tile_threshold, envelope = opts.pop("ood_tile_threshold"), opts.pop("imaging_envelope")
         super().__init__(None, data_config, batch_size=batch_size, num_threads=num_threads, onnx=onnx, config=config,
                          **opts, **kwargs)
         self.ood_tile_threshold = tile_threshold
+        if envelope is not None:
+            self.imaging_envelope = envelope
         self.calibration = calib
         self.provenance = {"onnx": str(onnx.path), "backend": self.backend}
 

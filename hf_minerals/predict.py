@@ -91,6 +91,10 @@ def default_bf16(calibration: dict[str, Any] | None) -> tuple[bool, str]:
     return True, f"native bf16, {agree:.1%} top-1 agreement with fp32 on held-out images"
 
 
+_ENVELOPE_NOTE = ("a photo lies outside the exposure / lamp-colour range of the training photos: answered from its "
+                  "photo-normalised view alone (docs/training.md, 'Photo views')")
+
+
 class Predictor:
     """Wraps a classifier + its data config for batched inference."""
 
@@ -98,6 +102,8 @@ class Predictor:
     reflectance: Any = None
     photo_views: bool = False
     photo_reference: np.ndarray | None = None
+    imaging_envelope: Any = None
+    outside_envelope: int = 0
 
     def __init__(
         self,
@@ -154,6 +160,11 @@ class Predictor:
         #: reference (the mapper sets it to the whole section's, so every tile is normalised alike).
         self.photo_views = bool(photo_views)
         self.photo_reference: np.ndarray | None = None
+        #: ``colour.ImagingEnvelope`` of the training photos (calibration.json): photos outside it are answered
+        #: from the normalised view alone (the raw view would extrapolate); None: both views always averaged
+        self.imaging_envelope: Any = None
+        #: how many photos the last ``view_scores`` call answered from the normalised view alone
+        self.outside_envelope = 0
         if self.bf16 and self.device.type == "cpu" and not bf16_supported():
             warnings.warn("bf16 requested but this CPU has no native bf16: it will be emulated (slow)", stacklevel=2)
         cfg = model.config if model is not None else config
@@ -230,9 +241,11 @@ class Predictor:
         config = model.config
         calib = calib if use_calibration else None
         opts = calibrated_options(model_id, calib, config, temperature, unknown_threshold, ood_threshold, photo_views)
-        tile_threshold = opts.pop("ood_tile_threshold")
+        tile_threshold, envelope = opts.pop("ood_tile_threshold"), opts.pop("imaging_envelope")
         pred = cls(model, cfg, bf16=bool(bf16), onnx=onnx, **opts, **kwargs)
         pred.ood_tile_threshold = tile_threshold
+        if envelope is not None:
+            pred.imaging_envelope = envelope
         pred.calibration = calib
         pred.provenance = {**loaded.provenance, "backend": pred.backend}
         return pred
@@ -334,7 +347,9 @@ class Predictor:
     def view_scores(self, batch: Sequence[Any] | torch.Tensor) -> tuple[torch.Tensor, np.ndarray | None]:
         """Raw logits and open-set scores (None without a scorer) of a batch of whole photos. With
         ``photo_views`` the logits are averaged with those of each photo's photo-normalised view (its own
-        white reference, or ``photo_reference``); the open-set score reads the raw view."""
+        white reference, or ``photo_reference``), except for photos outside ``imaging_envelope`` (lamp colour
+        or exposure the model never saw): those take the normalised view's logits alone. The open-set score
+        reads the raw view."""
         photos = self.to_reflectance(batch) if self.reflectance is not None else batch
         pixel_values = self.preprocess(photos)
         if self.ood is None:
@@ -346,9 +361,25 @@ class Predictor:
             return logits, ood
         from .colour import normalised_view, photo_reference
 
-        views = [normalised_view(p, self.photo_reference if self.photo_reference is not None else photo_reference(p))
-                 for p in photos]
-        return (logits + self.logits(self.preprocess(views))) / 2, ood
+        refs = [self.photo_reference if self.photo_reference is not None else photo_reference(p) for p in photos]
+        normalised = self.logits(self.preprocess([normalised_view(p, r) for p, r in zip(photos, refs)]))
+        return self.combine_views(logits, normalised, np.stack(refs) if refs else np.zeros((0, 3))), ood
+
+    def combine_views(self, raw: torch.Tensor, normalised: torch.Tensor, references: np.ndarray) -> torch.Tensor:
+        """The photo-views answer: the mean of the raw and normalised views' logits, or the normalised view's
+        alone for photos whose white reference (one per row, or one (3,) for all) lies outside
+        ``imaging_envelope``. The one place both the Predictor and the mapper combine views."""
+        from .colour import combine_views
+
+        self.outside_envelope = 0
+        if self.imaging_envelope is None or len(raw) == 0:
+            return combine_views(raw, normalised)
+        outside = self.imaging_envelope.outside(np.broadcast_to(np.asarray(references, np.float32).reshape(-1, 3), (len(raw), 3)))
+        self.outside_envelope = int(outside.sum())
+        if self.outside_envelope and _ENVELOPE_NOTE not in _SAID:
+            _SAID.add(_ENVELOPE_NOTE)
+            print(f"hf-minerals: {_ENVELOPE_NOTE}", file=sys.stderr)
+        return combine_views(raw, normalised, outside)
 
     def view_logits(self, batch: Sequence[Any] | torch.Tensor) -> torch.Tensor:
         return self.view_scores(batch)[0]
@@ -468,7 +499,13 @@ def calibrated_options(model_id: str | os.PathLike, calib: dict[str, Any] | None
     if photo_views is None:  # the model says whether it was trained on photo-normalised views too
         photo_views = bool(getattr(config, PHOTO_VIEWS_ATTR, False))
     ood = find_scorer(model_id, calib)
+    envelope = None
+    if calib and photo_views and calib.get("imaging_envelope"):
+        from .colour import ImagingEnvelope
+
+        envelope = ImagingEnvelope.from_dict(calib["imaging_envelope"])
     return {"temperature": 1.0 if temperature is None else temperature, "unknown_threshold": unknown_threshold,
+            "imaging_envelope": envelope,
             "ood": ood, "photo_views": photo_views,
             "ood_threshold": (calib["ood"]["threshold"] if ood_threshold is None else ood_threshold)
             if ood is not None else None,

@@ -136,3 +136,63 @@ def test_model_card_says_what_pipeline_gives_up_for_photo_view_models(tmp_path):
     (folder / "config.json").write_text(json.dumps({**cfg, PHOTO_VIEWS_ATTR: True}))
     text = build_model_card(folder, init="scratch", synthetic=True).content
     assert "what `pipeline()` alone gives up" in text and "raw view alone" in text
+
+
+def test_imaging_envelope_fit_outside_round_trip():
+    from hf_minerals.colour import ImagingEnvelope, photo_reference
+    from hf_minerals.synthetic import render_scene
+
+    refs = np.stack([photo_reference(render_scene(m, 64, seed=s).image)
+                     for m in ("pyrite", "chalcopyrite", "stibnite") for s in range(6)])
+    env = ImagingEnvelope.fit(refs)
+    assert not env.outside(refs).any()  # every training photo is inside its own box
+    cast = refs[:1] * np.array([[1.0, 0.55, 0.2]])  # halogen left on daylight: blue and green fall far
+    dark = refs[:1] * 0.02  # ~5.6 EV under
+    assert env.outside(cast).all() and env.outside(dark).all()
+    assert ImagingEnvelope.from_dict(env.to_dict()) == env
+
+
+def test_photo_outside_the_training_imaging_is_answered_from_its_normalised_view(tmp_path):
+    """calibrate() records the training photos' imaging envelope for a photo-view model; the Predictor then
+    answers a photo outside it (uncorrected halogen) from the normalised view alone, one inside from both."""
+    import json
+
+    from datasets import ClassLabel, Dataset, DatasetDict, Features
+    from datasets import Image as ImageFeature
+    from PIL import Image
+    from tiny_models import make_tiny_model
+
+    from hf_minerals.calibration import calibrate
+    from hf_minerals.colour import ImagingEnvelope, normalised_view, photo_reference
+    from hf_minerals.predict import PHOTO_VIEWS_ATTR, Predictor
+    from hf_minerals.synthetic import render_scene
+
+    names = ["pyrite", "chalcopyrite"]
+    folder = make_tiny_model("resnet", tmp_path / "m", labels=names)
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, PHOTO_VIEWS_ATTR: True}))
+    rows = {s: [(render_scene(m, 64, seed=o + i).image, c) for c, m in enumerate(names) for i in range(6)]
+            for s, o in (("train", 0), ("validation", 50))}
+    feats = Features({"image": ImageFeature(), "label": ClassLabel(names=names)})
+    DatasetDict({s: Dataset.from_dict({"image": [Image.fromarray(a) for a, _ in r], "label": [c for _, c in r]},
+                                      features=feats) for s, r in rows.items()}).save_to_disk(str(tmp_path / "ds"))
+    record = calibrate(folder, tmp_path / "ds", progress=False, ood_keep=None)
+    env = ImagingEnvelope.fit(np.stack([photo_reference(a) for a, _ in rows["train"]]))
+    assert record["imaging_envelope"]["split"] == "train" and ImagingEnvelope.from_dict(record["imaging_envelope"]) == env
+
+    pred = Predictor.from_pretrained(folder)
+    assert pred.imaging_envelope == env
+    inside = rows["train"][0][0]
+    halogen = render_scene("pyrite", 64, seed=3, shift="halogen").image
+    assert env.outside(photo_reference(halogen)[None]).all() and not env.outside(photo_reference(inside)[None]).any()
+
+    def raw_and_norm(img):
+        return pred.logits(pred.preprocess([img])), pred.logits(pred.preprocess([normalised_view(img)]))
+
+    r, n = raw_and_norm(halogen)
+    torch.testing.assert_close(pred.view_logits([halogen]), n)
+    assert pred.outside_envelope == 1
+    r, n = raw_and_norm(inside)
+    torch.testing.assert_close(pred.view_logits([inside]), (r + n) / 2)
+    assert pred.outside_envelope == 0
+    assert Predictor.from_pretrained(folder, use_calibration=False).imaging_envelope is None

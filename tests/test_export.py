@@ -73,7 +73,11 @@ def _calibrated_copy(tiny_model_factory, tmp_path, method: str) -> Path:
     scorer.save(folder)
     dist = scorer.distance(feats, colour)
     top = torch.softmax(logits / 0.5, 1).max(1).values.numpy()
-    calib = {"temperature": 0.5, "unknown_threshold": float(np.median(top)),
+    from hf_minerals.colour import ImagingEnvelope, photo_reference
+
+    # the imaging envelope of 3 scenes only: most photos fall outside it and take the normalised view alone
+    envelope = ImagingEnvelope.fit(np.stack([photo_reference(np.asarray(im)) for im in _scenes(3)]))
+    calib = {"temperature": 0.5, "unknown_threshold": float(np.median(top)), "imaging_envelope": envelope.to_dict(),
              "ood": {"method_name": method, "file": "openset.safetensors", "threshold": float(np.median(dist)),
                      "tile_threshold": float(np.quantile(dist, 0.75))}}
     (folder / "calibration.json").write_text(json.dumps(calib))
@@ -92,8 +96,10 @@ def test_onnx_backend_answers_like_torch(tiny_model_factory, tmp_path, method):
     onnx_p = Predictor.from_pretrained(folder, backend="onnx")
     assert onnx_p.onnx is not None and onnx_p.backend.startswith("onnxruntime") and torch_p.onnx is None
     assert onnx_p.photo_views and torch_p.photo_views and onnx_p.ood.method == method
+    assert onnx_p.imaging_envelope is not None and torch_p.imaging_envelope is not None
     images = held_out + [Image.new("RGB", (96, 96), (120, 110, 100))]  # a featureless one: open-set score inf
     a, b = torch_p.predict(images, top_k=3), onnx_p.predict(images, top_k=3)
+    assert 0 < torch_p.outside_envelope == onnx_p.outside_envelope < len(images)
     assert [x.label for x in a] == [x.label for x in b]
     assert [x.unknown_reason for x in a] == [x.unknown_reason for x in b]
     assert {"not like a known mineral", "featureless or noise-like image", ""} <= {x.unknown_reason for x in a}

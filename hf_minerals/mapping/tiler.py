@@ -95,8 +95,9 @@ def score_tiles(predictor: Predictor, tiles: torch.Tensor, reference: np.ndarray
         ood = predictor.ood_scores(pixel_values, features)
     if reference is not None:  # photo views: average with the tiles normalised by the SECTION's reference
         views = [normalised_view(t, reference) for t in tiles]
-        logits = (logits + predictor.logits(torch.cat([predictor.preprocess(v) for v in
-                                                       [views[j : j + chunk] for j in range(0, len(views), chunk)]]))) / 2
+        normalised = predictor.logits(torch.cat([predictor.preprocess(views[j : j + chunk])
+                                                 for j in range(0, len(views), chunk)]))
+        logits = predictor.combine_views(logits, normalised, reference)
     return predictor.probabilities(logits), ood
 
 

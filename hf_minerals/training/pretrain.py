@@ -45,6 +45,9 @@ class PretrainArguments:
     weight_decay: float = 0.05
     photo_view: float = field(default=0.5, metadata={"help": "share of samples shown photo-normalised"})
     seed: int = 0
+    classes: list[str] = field(default_factory=lambda: list(ALL_SYNTHETIC_MINERALS), metadata={
+        "help": "synthetic minerals to name (e.g. leave some out to keep them unseen for an open-set benchmark)",
+        "choices": list(ALL_SYNTHETIC_MINERALS)})
     threads: int = field(default=1, metadata={"help": "torch threads"})
     log_every: int = 25
 
@@ -73,7 +76,9 @@ def pretrain(args: PretrainArguments, progress: bool = True) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    classes = ALL_SYNTHETIC_MINERALS
+    classes = tuple(dict.fromkeys(args.classes))
+    if len(classes) < 2:
+        raise ValueError(f"--classes needs at least two minerals, got {list(classes)}")
     model, processor = build_classifier(args.model_name_or_path, list(classes), init="scratch")
     if hasattr(processor, "size"):
         processor.size = {"shortest_edge": args.image_size} if "shortest_edge" in (processor.size or {}) else \
@@ -138,10 +143,10 @@ tags: [hf-minerals, synthetic-data, reflected-light, ore-microscopy, pretraining
 
 > **Pretrained on SYNTHETIC scenes only** (`hf_minerals.synthetic`, generator v2), not on real photomicrographs.
 > It is an initialisation for fine-tuning on your own photos (`recipes/offline.yaml`, `init: pretrained`),
-> the offline stand-in for ImageNet weights; do not use its 7-class head to classify real samples.
+> the offline stand-in for ImageNet weights; do not use its {len(facts['classes'])}-class head to classify real samples.
 {quick}
 - **Data**: {facts['scenes']:,} scenes rendered on the fly ({args.scene_size} px, random crops to
-  {facts['image_size']} px), the 7 synthetic minerals ({', '.join(facts['classes'])}) drawn uniformly; default
+  {facts['image_size']} px), the {len(facts['classes'])} synthetic minerals ({', '.join(facts['classes'])}) drawn uniformly; default
   lab-like imaging (lamps 2900-6500 K, white-balance error, exposure +-1 EV, camera colour matrix, JPEG q70-95),
   {int(100 * facts['shift_share'])} % of scenes under a random named shift (never `camera`: held out as the target
   lab of the few-shot transfer benchmark); linear-light augmentation and photo
