@@ -140,7 +140,7 @@ def calibrate(
             stacklevel=2,
         )
     data, _ = load_split(dataset_dir, split)
-    predictor = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False, bf16=False)
+    predictor = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False, bf16=False, backend="torch")
     logits, labels = dataset_logits(predictor, data, progress=progress)
     record = {**calibrate_logits(logits, labels, keep), "split": split, "dataset": str(dataset_dir),
               **bf16_check(model_dir, data, logits, batch_size, progress)}
@@ -182,7 +182,7 @@ def bf16_check(model_dir: str | os.PathLike, split: Any, fp32_logits: torch.Tens
 
     if not bf16_supported():
         return {"bf16_top1_agreement": None, "bf16_note": "not measured: this CPU has no native bf16"}
-    bf16 = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False, bf16=True)
+    bf16 = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False, bf16=True, backend="torch")
     logits, _ = dataset_logits(bf16, split, progress=progress)
     p32, p16 = torch.softmax(fp32_logits, -1), torch.softmax(logits, -1)
     return {"bf16_top1_agreement": float((p32.argmax(1) == p16.argmax(1)).float().mean()),
@@ -231,7 +231,7 @@ def calibrate_split(model_dir: str | os.PathLike, split: Any, keep: float = 0.95
 
     ``ood_fit`` (a split, usually train): also fit the open-set distance on it, with its threshold on ``split``.
     """
-    predictor = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False, bf16=False)
+    predictor = Predictor.from_pretrained(model_dir, batch_size=batch_size, use_calibration=False, bf16=False, backend="torch")
     logits, labels = dataset_logits(predictor, split, progress=progress)
     record = {**calibrate_logits(logits, labels, keep), **bf16_check(model_dir, split, logits, batch_size, progress)}
     if fitted_on:

@@ -28,17 +28,18 @@ from .data.loading import is_synthetic, load_split, model_ids
 from .imageio import load_image
 from .metrics import ECE_BINS, compute_all
 from .plots import plot_confusion_matrix, plot_reliability
-from .predict import Predictor, softmax
+from .predict import BACKEND_HELP, Predictor, softmax
 from .stats import bootstrap_ci, format_ci
 
 RESULTS_FILE = "eval_results.json"
 
 
 # -- inputs -------------------------------------------------------------------------------------------
-def _predictor(model_or_dir: Any, batch_size: int) -> tuple[Predictor, str]:
+def _predictor(model_or_dir: Any, batch_size: int, backend: str = "auto") -> tuple[Predictor, str]:
     if isinstance(model_or_dir, Predictor):
-        return model_or_dir, str(getattr(model_or_dir.model.config, "_name_or_path", "") or "<in-memory model>")
-    return Predictor.from_pretrained(model_or_dir, batch_size=batch_size), str(model_or_dir)
+        config = getattr(model_or_dir.model, "config", None)
+        return model_or_dir, str(getattr(config, "_name_or_path", "") or "<in-memory model>")
+    return Predictor.from_pretrained(model_or_dir, batch_size=batch_size, backend=backend), str(model_or_dir)
 
 
 def _reference_ids(ds: Any, model_labels: list[str]) -> np.ndarray:
@@ -147,13 +148,15 @@ def evaluate_and_report(
     max_samples: int | None = None,
     synthetic: bool | None = None,
     progress: bool = True,
+    backend: str = "auto",
 ) -> dict[str, Any]:
     """Predict ``split`` with the Predictor, compute every metric, write the report files; return the results.
 
     ``model_or_dir``: a model folder, Hub id, or a ready ``Predictor``. ``dataset_or_dir``: a DatasetDict or
     Dataset, a ``save_to_disk`` folder, or a Hub id. ``synthetic`` overrides what the data set says.
+    ``backend``: the forward pass of a Predictor built here (``Predictor.from_pretrained``).
     """
-    predictor, model_name = _predictor(model_or_dir, batch_size)
+    predictor, model_name = _predictor(model_or_dir, batch_size, backend)
     ds, dataset_name = load_split(dataset_or_dir, split)
     if max_samples is not None:
         ds = ds.select(range(min(max_samples, len(ds))))
@@ -229,6 +232,7 @@ class EvaluateArguments:
     batch_size: int = 32
     n_bins: int = field(default=ECE_BINS, metadata={"help": "confidence bins of the ECE / reliability diagram"})
     max_samples: int | None = field(default=None, metadata={"help": "evaluate only the first N examples (quick look)"})
+    backend: str = field(default="auto", metadata={"help": BACKEND_HELP, "choices": ["auto", "torch", "onnx"]})
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -238,7 +242,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     (args,) = parse_command_line([EvaluateArguments], argv, prog="hf-minerals evaluate")
     results = evaluate_and_report(
         args.model, args.dataset, args.split, args.output_dir, args.batch_size, n_bins=args.n_bins,
-        max_samples=args.max_samples,
+        max_samples=args.max_samples, backend=args.backend,
     )
     args.output_dir = results["output_dir"]
     save_args(Path(args.output_dir) / "args.yaml", args, command="hf-minerals evaluate")

@@ -5,7 +5,9 @@ Options measured in ``scripts/benchmark.py predict`` (see docs/mapping.md): bf16
 only where the CPU runs bf16 natively AND the model's own check - ``hf-minerals calibrate`` records the
 bf16-vs-fp32 top-1 agreement on held-out data in calibration.json - reached 99.5 %; otherwise fp32, said
 once), channels_last for conv nets, JPEG photos decoded at reduced scale (Pillow ``draft``) when the model
-input is at least 2x smaller, and decoding on worker threads while the model runs.
+input is at least 2x smaller, and decoding on worker threads while the model runs. The forward pass runs in
+torch or, with ``backend="onnx"`` / ``"auto"``, in ONNX Runtime from ``<model>/onnx/model.onnx``
+(``hf_minerals.onnx_backend``: same preprocessing, photo views, calibration, open-set score and decisions).
 
 CLI: ``hf-minerals predict --images IMAGES... --model DIR_OR_ID [--top_k 3] [--output_file preds.csv]``.
 """
@@ -44,6 +46,9 @@ PHOTO_VIEWS_ATTR = "hf_minerals_photo_views"
 #: bf16 goes on by default only when the model's recorded bf16-vs-fp32 top-1 agreement reaches this.
 BF16_MIN_AGREEMENT = 0.995
 _SAID: set[str] = set()
+#: ``--backend`` help, shared by predict / map / evaluate
+BACKEND_HELP = ("forward pass: torch, onnx (MODEL/onnx/model.onnx from `hf-minerals export`) or auto (onnx when the "
+                "export's check on held-out images agreed >= 99.5%% with torch and the run is fp32 - bf16 by --bf16 or its default - else torch)")
 #: model_type values of transformer backbones (channels_last does nothing useful for them).
 _NON_CONV = ("swin", "vit", "deit", "beit", "dinov2", "convnextv2_", "swinv2")
 
@@ -102,7 +107,7 @@ class Predictor:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: torch.nn.Module | None,
         data_config: DataConfig,
         *,
         batch_size: int = 32,
@@ -116,13 +121,25 @@ class Predictor:
         device: str | torch.device = "cpu",
         reflectance: Any = None,
         photo_views: bool = False,
+        onnx: Any = None,
+        config: Any = None,
     ) -> None:
+        """``onnx``: an ``onnx_backend.OnnxModel`` that runs the forward pass instead of ``model`` (fp32 only);
+        ``model`` may then be None (an exported folder alone), with ``config`` giving the labels."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if model is None and (onnx is None or config is None):
+            raise ValueError("a Predictor needs a torch model, or an ONNX model and its config")
+        if onnx is not None and bf16:
+            raise ValueError("the ONNX backend runs fp32: bf16 needs backend='torch'")
+        if onnx is not None and ood is not None and ood.needs_features and not onnx.has_features:
+            raise ValueError(f"open-set method {ood.method!r} reads pooled features but {onnx.path} does not export "
+                             "them: re-export with `hf-minerals export`, or use backend='torch'")
         self.device = torch.device(device)
-        self.model = model.eval().to(self.device)
+        self.onnx = onnx  # ONNX Runtime forward pass (``onnx_backend``); None: torch
+        self.model = model.eval().to(self.device) if model is not None else None
         self.data_config = data_config
         self.batch_size = batch_size
         self.temperature = float(temperature)
@@ -150,9 +167,9 @@ class Predictor:
         self.outside_envelope = 0
         if self.bf16 and self.device.type == "cpu" and not bf16_supported():
             warnings.warn("bf16 requested but this CPU has no native bf16: it will be emulated (slow)", stacklevel=2)
-        cfg = model.config
+        cfg = model.config if model is not None else config
         is_conv = not str(getattr(cfg, "model_type", "")).startswith(_NON_CONV)
-        self.channels_last = is_conv if channels_last is None else bool(channels_last)
+        self.channels_last = onnx is None and (is_conv if channels_last is None else bool(channels_last))
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         # bf16: a bf16 copy of the weights runs the batches, as pipeline(dtype=bfloat16) does (autocast would
@@ -167,6 +184,13 @@ class Predictor:
         self.id2label: dict[int, str] = {int(k): v for k, v in cfg.id2label.items()}
         self.labels: list[str] = [self.id2label[i] for i in range(len(self.id2label))]
 
+    @property
+    def backend(self) -> str:
+        """What runs the forward pass, in words (for logs and benchmark records)."""
+        if self.onnx is not None:
+            return f"onnxruntime fp32 ({self.onnx.path.name})"
+        return f"torch {'bf16' if self.bf16 else 'fp32'}"
+
     @classmethod
     def from_pretrained(
         cls,
@@ -178,41 +202,52 @@ class Predictor:
         use_calibration: bool = True,
         photo_views: bool | None = None,
         bf16: bool | None = None,
+        backend: str = "auto",
         **kwargs: Any,
     ) -> Predictor:
         """Load model + processor + calibration through the one loader (``hf_minerals.model_loader``).
 
         ``calibration.json`` (written by ``hf-minerals calibrate``) supplies temperature, unknown threshold
         and the open-set score (``openset.safetensors``) with its threshold, unless they are passed
-        explicitly or ``use_calibration=False``. ``bf16=None``: see :func:`default_bf16`.
+        explicitly or ``use_calibration=False``. ``bf16=None``: see :func:`default_bf16`. ``backend``:
+        ``torch``, ``onnx`` (``<model>/onnx/model.onnx``) or ``auto`` (ONNX where its export passed the held-out
+        agreement check and the run is fp32; see ``hf_minerals.onnx_backend``).
         """
+        from . import onnx_backend as ob
+
         loaded = load_model(model_id)  # calibration read even when unused: it holds the bf16 check
         model, calib = loaded.model, loaded.calibration
         cfg = DataConfig.from_processor(loaded.processor)
-        if bf16 is None:
-            bf16, why = default_bf16(calib)
-            if why not in _SAID:
-                _SAID.add(why)
-                print(f"hf-minerals: {'bf16' if bf16 else 'fp32'} inference ({why})", file=sys.stderr)
+        if backend == "onnx" and bf16:
+            raise ValueError("the ONNX backend runs fp32: bf16 needs --backend torch")
+        if bf16 is None and backend != "onnx":
+            bf16, bf16_why = default_bf16(calib)
+            _say(f"{'bf16' if bf16 else 'fp32'} inference ({bf16_why})")
+        local = Path(loaded.provenance["path"]) if loaded.provenance.get("path") else None
+        # bf16 (where on) comes first: on a native-bf16 CPU it is the faster path for large models (measured:
+        # Swin-T 2048x1536 photos, torch bf16 1.4x ONNX fp32); ONNX is the fast fp32 path
+        chosen, why = ob.choose_backend(local, backend, bool(bf16))
+        onnx = None
+        if chosen == "onnx":
+            if local is None:
+                raise ValueError(f"backend 'onnx' needs a local model folder holding {ob.ONNX_DIR}/{ob.ONNX_FILE}")
+            onnx = ob.OnnxModel(local / ob.ONNX_DIR / ob.ONNX_FILE, kwargs.get("num_threads"))
+            if backend == "onnx":  # asked for: used, but an export without a passing check is said
+                ok, verdict = ob.agreement_verdict(ob.read_record(local / ob.ONNX_DIR))
+                why = verdict if ok else f"used as asked, but {verdict}"
+            bf16 = False
+        if backend != "torch":
+            _say(f"{chosen} backend ({why})")
+        config = model.config
         calib = calib if use_calibration else None
-        if calib:
-            temperature = calib.get("temperature", 1.0) if temperature is None else temperature
-            unknown_threshold = calib.get("unknown_threshold") if unknown_threshold is None else unknown_threshold
-        if photo_views is None:  # the model says whether it was trained on photo-normalised views too
-            photo_views = bool(getattr(model.config, PHOTO_VIEWS_ATTR, False))
-        ood = find_scorer(model_id, calib)
-        pred = cls(model, cfg, temperature=1.0 if temperature is None else temperature,
-                   unknown_threshold=unknown_threshold, bf16=bf16, ood=ood,
-                   ood_threshold=(calib["ood"]["threshold"] if ood_threshold is None else ood_threshold)
-                   if ood is not None else None, photo_views=photo_views, **kwargs)
-        if ood is not None and ood_threshold is None:  # an explicit threshold holds for tiles too
-            pred.ood_tile_threshold = calib["ood"].get("tile_threshold")
-        if calib and photo_views and calib.get("imaging_envelope"):
-            from .colour import ImagingEnvelope
-
-            pred.imaging_envelope = ImagingEnvelope.from_dict(calib["imaging_envelope"])
+        opts = calibrated_options(model_id, calib, config, temperature, unknown_threshold, ood_threshold, photo_views)
+        tile_threshold, envelope = opts.pop("ood_tile_threshold"), opts.pop("imaging_envelope")
+        pred = cls(model, cfg, bf16=bool(bf16), onnx=onnx, **opts, **kwargs)
+        pred.ood_tile_threshold = tile_threshold
+        if envelope is not None:
+            pred.imaging_envelope = envelope
         pred.calibration = calib
-        pred.provenance = loaded.provenance
+        pred.provenance = {**loaded.provenance, "backend": pred.backend}
         return pred
 
     # -- core ---------------------------------------------------------------------------------
@@ -261,6 +296,11 @@ class Predictor:
     @torch.inference_mode()
     def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw logits and pooled features (the classifier head's input; what the open-set score reads)."""
+        if self.onnx is not None:
+            parts = [self.onnx.run(c, features=True) for c in pixel_values.split(self.batch_size)]
+            feats = [f for _, f in parts if f is not None]
+            logits = torch.cat([lg for lg, _ in parts]) if parts else torch.zeros(0, len(self.labels))
+            return logits, torch.cat(feats) if feats else torch.zeros(0, 0)
         with capture_features(self._run_model) as feats:
             logits = self.logits(pixel_values)
         return logits, torch.cat(feats) if feats else torch.zeros(0, 0)
@@ -277,6 +317,9 @@ class Predictor:
         outs = []
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         for chunk in pixel_values.split(self.batch_size):
+            if self.onnx is not None:
+                outs.append(self.onnx.run(chunk)[0])
+                continue
             chunk = chunk.to(self.device, torch.bfloat16 if self.bf16 else torch.float32).contiguous(memory_format=fmt)
             outs.append(self._run_model(pixel_values=chunk).logits.float().cpu())
         return torch.cat(outs, dim=0) if outs else torch.zeros(0, len(self.labels))
@@ -438,6 +481,39 @@ class Predictor:
         return self.decide(probs, top_k=top_k, ood_scores=ood)
 
 
+def _say(line: str) -> None:
+    """Print a choice made for the user once per process (not once per Predictor)."""
+    if line not in _SAID:
+        _SAID.add(line)
+        print(f"hf-minerals: {line}", file=sys.stderr)
+
+
+def calibrated_options(model_id: str | os.PathLike, calib: dict[str, Any] | None, config: Any,
+                       temperature: float | None, unknown_threshold: float | None, ood_threshold: float | None,
+                       photo_views: bool | None) -> dict[str, Any]:
+    """Predictor options from ``calibration.json`` (values passed explicitly win) and the model config: the
+    one reading for a model folder and for an exported ONNX folder (which carries the same files)."""
+    if calib:
+        temperature = calib.get("temperature", 1.0) if temperature is None else temperature
+        unknown_threshold = calib.get("unknown_threshold") if unknown_threshold is None else unknown_threshold
+    if photo_views is None:  # the model says whether it was trained on photo-normalised views too
+        photo_views = bool(getattr(config, PHOTO_VIEWS_ATTR, False))
+    ood = find_scorer(model_id, calib)
+    envelope = None
+    if calib and photo_views and calib.get("imaging_envelope"):
+        from .colour import ImagingEnvelope
+
+        envelope = ImagingEnvelope.from_dict(calib["imaging_envelope"])
+    return {"temperature": 1.0 if temperature is None else temperature, "unknown_threshold": unknown_threshold,
+            "imaging_envelope": envelope,
+            "ood": ood, "photo_views": photo_views,
+            "ood_threshold": (calib["ood"]["threshold"] if ood_threshold is None else ood_threshold)
+            if ood is not None else None,
+            # an explicit threshold holds for tiles too
+            "ood_tile_threshold": calib["ood"].get("tile_threshold") if ood is not None and ood_threshold is None
+            else None}
+
+
 # -- CLI ------------------------------------------------------------------------------------------
 def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
     """Files as given; folders expanded (recursively) to the image files inside, sorted (see ``inputs.scan_paths``)."""
@@ -506,6 +582,7 @@ class PredictArguments:
     bf16: bool | None = field(default=None, metadata={
         "help": "bf16 inference (default: on where the CPU runs bf16 natively and calibration.json records >= 99.5%% "
                 "top-1 agreement with fp32; --bf16 false forces fp32)"})
+    backend: str = field(default="auto", metadata={"help": BACKEND_HELP, "choices": ["auto", "torch", "onnx"]})
     unknown_threshold: float | None = field(
         default=None, metadata={"help": "answer 'unknown' below this top probability (default: calibration.json, else off)"}
     )
@@ -537,7 +614,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit("hf-minerals predict: error: no image files found in --images")
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
                                           bf16=args.bf16, unknown_threshold=args.unknown_threshold, reflectance=refl,
-                                          photo_views=args.photo_views, ood_threshold=args.ood_threshold)
+                                          photo_views=args.photo_views, ood_threshold=args.ood_threshold,
+                                          backend=args.backend)
     k = max(1, min(args.top_k, len(predictor.labels)))
     fields = ["path", "label", "score", "ood_score"] + [f"top{j}_{s}" for j in range(1, k + 1) for s in ("label", "score")] + ["error"]
     from . import distributed

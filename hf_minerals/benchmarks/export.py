@@ -32,14 +32,15 @@ class Arguments:
     threads: int = field(default=1, metadata={"help": "torch and ONNX Runtime threads"})
 
 
-def _compare(folder: Path, out: Path, images: list, batch_size: int, threads: int, repeats: int) -> dict[str, Any]:
+def _compare(folder: Path, out: Path, images: list, source: str, batch_size: int, threads: int,
+             repeats: int) -> dict[str, Any]:
     from ..export import OnnxPredictor, export_onnx
     from ..predict import Predictor
 
     t0 = time.perf_counter()
-    record = export_onnx(folder, out, int8=True)
+    record = export_onnx(folder, out, int8=True, images=images, images_source=source)
     export_s = time.perf_counter() - t0
-    torch_p = Predictor.from_pretrained(folder, batch_size=batch_size, bf16=False)
+    torch_p = Predictor.from_pretrained(folder, batch_size=batch_size, bf16=False, backend="torch")
     runners = {"torch_fp32": torch_p,
                "onnx_fp32": OnnxPredictor(out, batch_size=batch_size, num_threads=threads),
                "onnx_int8": OnnxPredictor(out, int8=True, batch_size=batch_size, num_threads=threads)}
@@ -83,10 +84,11 @@ def run(quick: bool, opts: Arguments) -> dict[str, Any]:
             source = f"{len(images)} images of the quickstart test split (SYNTHETIC)"
         else:
             images, source = synthetic_images(opts.n, 224), f"{opts.n} SYNTHETIC scenes"
-        r = _compare(model, Path(tmp) / "trained", images, opts.batch_size, opts.threads, repeats)
+        r = _compare(model, Path(tmp) / "trained", images, source, opts.batch_size, opts.threads, repeats)
         result["models"][f"{model} (trained)"] = {"inputs": source, **r}
         swin = save_random_model("swin-tiny", Path(tmp) / "swin", ("arsenopyrite", "chalcopyrite", "gold", "pyrite", "stibnite"))
-        r = _compare(swin, Path(tmp) / "swin-onnx", synthetic_images(opts.n, 224), opts.batch_size, opts.threads, repeats)
+        r = _compare(swin, Path(tmp) / "swin-onnx", synthetic_images(opts.n, 224), f"{opts.n} SYNTHETIC scenes",
+                     opts.batch_size, opts.threads, repeats)
         result["models"]["swin-tiny (paper architecture, random init: speed only)"] = {"inputs": f"{opts.n} SYNTHETIC scenes", **r}
     trained = result["models"][f"{model} (trained)"]
     swin_r = result["models"]["swin-tiny (paper architecture, random init: speed only)"]

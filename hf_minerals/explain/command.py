@@ -98,7 +98,7 @@ def explain_files(models: list[str], images: list[str], methods: list[str], outp
     views: dict[str, np.ndarray] = {}
     bar = tqdm(total=len(models) * len(methods) * len(loaded), desc="explain", unit="map")
     for mid in models:
-        predictor = Predictor.from_pretrained(mid)
+        predictor = Predictor.from_pretrained(mid, backend="torch")  # attribution needs torch's gradients
         name = _model_name(mid)
         imgs = list(loaded.values())
         # Grad-CAM + probabilities in one pass; the other methods explain the same (predicted) class.

@@ -33,6 +33,9 @@ class Explainer:
     preprocessing, temperature and unknown threshold (cheaper than pipeline() + a separate Captum pass)."""
 
     def __init__(self, predictor: Any, method: str = "gradcam") -> None:
+        if getattr(predictor, "onnx", None) is not None or predictor.model is None:
+            raise ValueError("attribution needs torch's gradients: build the Predictor with backend='torch' "
+                             f"(this one runs {predictor.backend})")
         self.predictor = predictor
         self.method = method
         self.wrapper = AttributionModel(predictor.model)

@@ -54,7 +54,7 @@ def map_many(args: Any, images: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     jobs = section_dirs(images, out)
     predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
-                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold,
+                                          bf16=args.bf16, unknown_threshold=args.unknown_threshold, backend=args.backend,
                                           ood_threshold=args.ood_threshold, photo_views=args.photo_views)
 
     def work(job: tuple[str, Path]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from .. import reflectance
 from ..distributed import is_distributed
 from ..inputs import MAX_PIXELS
-from ..predict import Predictor
+from ..predict import BACKEND_HELP, Predictor
 from .outputs import write_outputs
 from .sources import CalibratedSource, SectionSource, open_section
 from .tiler import DEFAULT_BACKGROUND_LUMA, DEFAULT_MIN_ORE_SHARE, map_section
@@ -48,6 +48,7 @@ class MapArguments:
     bf16: bool | None = field(default=None, metadata={
         "help": "bf16 inference (default: where the CPU runs it natively and calibration.json records >= 99.5%% "
                 "agreement with fp32)"})
+    backend: str = field(default="auto", metadata={"help": BACKEND_HELP, "choices": ["auto", "torch", "onnx"]})
     background_luma: int | None = field(default=None, metadata={
         "help": "pixels with luma below this (0-255) are gangue/background (default: a per-image threshold on "
                 f"illumination-flattened luma with --abundance pixel, {DEFAULT_BACKGROUND_LUMA} with tile)"})
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return map_many(args, images or [args.image])
     with open_section(args.image, max_pixels=args.max_pixels) as raw_src:  # a bad image fails before the model loads
         predictor = Predictor.from_pretrained(args.model, batch_size=args.batch_size, num_threads=args.threads,
-                                              bf16=args.bf16, unknown_threshold=args.unknown_threshold,
+                                              bf16=args.bf16, unknown_threshold=args.unknown_threshold, backend=args.backend,
                                               ood_threshold=args.ood_threshold, photo_views=args.photo_views)
         src = raw_src if refl is None else CalibratedSource(raw_src, refl)  # every reader sees reflectance
         paths, summary = map_one(args, predictor, args.image, args.output_dir, src=src)
@@ -109,6 +110,7 @@ def map_one(args: MapArguments, predictor: Predictor, image: str, output_dir: st
     args = dataclasses.replace(args, tile=tile)
     synthetic = args.synthetic or "synthetic" in image.lower()
     meta = {"image": image, "model": str(args.model), "synthetic": synthetic, "bf16": predictor.bf16,
+            "backend": predictor.backend,
             "tile_choice": tile_why}
     with nullcontext(src) if src is not None else open_section(image, max_pixels=args.max_pixels) as src:
         if args.abundance == "pixel":

@@ -199,6 +199,11 @@ class OODScorer:
     def needs_colour(self) -> bool:
         return bool(COLOUR_PARTS & set(self.parts))
 
+    @property
+    def needs_features(self) -> bool:
+        """True when a part reads the pooled features (an ONNX backend must then export them)."""
+        return bool(set(self.parts) - COLOUR_PARTS)
+
     @classmethod
     def fit(cls, features: torch.Tensor, labels: np.ndarray, n_classes: int, method: str = DEFAULT_METHOD,
             scale_features: torch.Tensor | None = None, colour: np.ndarray | None = None,
