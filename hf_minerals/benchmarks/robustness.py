@@ -249,6 +249,30 @@ def few_shot_transfer(folder: str, shots: int, n_test: int, epochs: int, size: i
     return out
 
 
+def trained_models(folders: list[str], n_test: int, size: int = 224) -> dict[str, Any]:
+    """Trained model folders (e.g. the offline recipe's, trained on default imaging) answering through the
+    Predictor - photo views, imaging envelope and all - on the benchmark's test scenes (seed stream 12) under
+    each shift, at ``size`` px. Accuracy and drop versus default imaging."""
+    from ..predict import Predictor
+
+    sets = {sh or "default": _scenes(n_test, size, 12, sh) for sh in (None, *SHIFTS)}
+    out: dict[str, Any] = {"scene_px": size, "test_per_class": n_test, "test_seeds": "scene_seed(12, i)"}
+    for folder in folders:
+        pred = Predictor.from_pretrained(folder, batch_size=64)
+        ids = np.array([pred.labels.index(m) for m in PAPER_MINERALS])
+        acc, outside = {}, {}
+        for name, (imgs, y) in sets.items():
+            probs, n_out = [], 0
+            for j in range(0, len(imgs), 64):
+                probs.append(pred.predict_scores(imgs[j : j + 64])[0])
+                n_out += pred.outside_envelope
+            acc[name] = round(float((np.concatenate(probs).argmax(1) == ids[y]).mean()), 3)
+            outside[name] = round(n_out / len(imgs), 3)
+        out[folder] = {"accuracy": acc, "drop_vs_default": {k: round(acc["default"] - v, 3) for k, v in acc.items() if k != "default"},
+                       "share_outside_imaging_envelope": outside}
+    return out
+
+
 @dataclass
 class Arguments:
     recipes: list[str] = field(default_factory=lambda: list(RECIPES),
@@ -258,6 +282,8 @@ class Arguments:
     oracle_shifts: list[str] = field(default_factory=lambda: list(SHIFTS), metadata={
         "help": "shifts whose in-domain ceiling is measured (trained on that shift); empty skips it",
         "choices": list(SHIFTS)})
+    models: list[str] = field(default_factory=list, metadata={
+        "help": "trained model folders to test under the same shifts through the Predictor (224-px scenes)"})
     pretrained: str = field(default="models/mineral-resnet", metadata={
         "help": "mineral-pretrained folder for the few-shot transfer experiment ('' skips it)"})
 
@@ -278,6 +304,8 @@ def run(quick: bool, opts: Arguments) -> dict:
         out["shift_robustness"] = robustness(n_train, n_test, size, crop, epochs, opts.recipes, tuple(opts.oracle_shifts))
     if opts.pretrained:
         out["few_shot_transfer"] = few_shot_transfer(opts.pretrained, 20, 10 if quick else 40, 6 if quick else 30)
+    if opts.models:
+        out["trained_models"] = trained_models(opts.models, 16 if quick else 40)
     out["headline"] = headline(out)
     return out
 
@@ -302,6 +330,9 @@ def headline(out: dict[str, Any]) -> dict[str, Any]:
         if "in_domain_oracle" in sr:
             o = sr["in_domain_oracle"]
             h["in_domain_oracle_drop_lower_bound"] = {k: v["drop_lower_bound"] for k, v in o.items() if isinstance(v, dict)}
+    for folder, r in (out.get("trained_models") or {}).items():
+        if isinstance(r, dict) and "drop_vs_default" in r:
+            h[f"model {folder}: default accuracy / drop per shift"] = f"{r['accuracy']['default']} / {r['drop_vs_default']}"
     if "few_shot_transfer" in out:
         f = out["few_shot_transfer"]
         h["few_shot_accuracy"] = f["accuracy"]
