@@ -138,7 +138,12 @@ def test_scorer_methods_save_load(tmp_path, method):
     feats, labels = 3 + 0.3 * torch.randn(60, 8, generator=g), np.arange(60) % 3  # one cluster off the origin
     colour = (labels[:, None] + 0.1 * torch.randn(60, len(STATS), generator=g).numpy())  # three colour clusters
     vf, vc = 3 + 0.3 * torch.randn(20, 8, generator=g), np.arange(20)[:, None] % 3 + 0.1 * np.ones((20, len(STATS)))
-    scorer = OODScorer.fit(feats, labels, 3, method, scale_features=vf, colour=colour, scale_colour=vc)
+    # outlier-exposure negatives: spread widely (the probe below lies among them, in the opposite direction)
+    negatives = (-3 + 1.5 * torch.randn(60, 8, generator=g), 6 + torch.randn(60, len(STATS), generator=g).numpy())
+    if method == "exposure":
+        with pytest.raises(ValueError, match="negatives"):
+            OODScorer.fit(feats, labels, 3, method, colour=colour)
+    scorer = OODScorer.fit(feats, labels, 3, method, scale_features=vf, colour=colour, scale_colour=vc, negatives=negatives)
     scorer.save(tmp_path)
     loaded = OODScorer.load(tmp_path / OOD_FILE)
     probe = -3 + 0.3 * torch.randn(5, 8, generator=g)  # the opposite direction: far in both feature distances
@@ -146,7 +151,7 @@ def test_scorer_methods_save_load(tmp_path, method):
     assert loaded.method == method
     np.testing.assert_allclose(loaded.distance(probe, probe_colour), scorer.distance(probe, probe_colour))
     assert (scorer.distance(probe, probe_colour) > np.median(scorer.distance(feats, colour))).all()  # far scores higher
-    if "colour" in method:
+    if "colour" in method or method == "exposure":
         with pytest.raises(ValueError, match="colour statistics"):
             scorer.distance(probe)
 
@@ -206,13 +211,13 @@ def test_selection_negatives_are_not_test_kinds():
     """The design was chosen on these only: no test mineral or picture family, and the proxy rendering leaves
     the generator's optics as it found them."""
     from hf_minerals.benchmarks.openset import KINDS
-    from hf_minerals.benchmarks.openset_selection import (
+    from hf_minerals.minerals import ALL_SYNTHETIC_MINERALS
+    from hf_minerals.openset.negatives import (
         NON_MICROGRAPH,
         PROXIES,
         proxy_scene,
         selection_negatives,
     )
-    from hf_minerals.minerals import ALL_SYNTHETIC_MINERALS
     from hf_minerals.synthetic import optics, render_scene
 
     assert not set(PROXIES) & set(ALL_SYNTHETIC_MINERALS)
@@ -333,3 +338,27 @@ def test_mapper_tile_threshold_and_ore_slivers(trained):
     pred.ood_tile_threshold = float(m.ood_scores[1]) + 1.0  # tiles follow the tile threshold, not the image one
     assert pred.ood_threshold < m.ood_scores[1]
     assert map_section(pred, img, tile=64, progress=False, unknown_threshold=0.0).status.tolist() == [STATUS_MINERAL] * 2
+
+
+def test_exposure_method_trains_on_selection_negatives_only(trained, tmp_path):
+    """``calibrate --ood_method exposure``: outlier exposure on the SELECTION negatives (never a test kind),
+    recorded in calibration.json, saved and used by the Predictor (blank stays 'unknown')."""
+    from hf_minerals.calibration import calibrate
+    from hf_minerals.openset.negatives import NON_MICROGRAPH, PROXIES
+
+    folder, _, ds = trained
+    copy = tmp_path / "m"
+    shutil.copytree(folder, copy)
+    record = calibrate(copy, _dataset_dir(folder), progress=False, ood_method="exposure")
+    neg = record["ood"]["negatives"]
+    assert neg["kinds"] == {"unseen_minerals": sorted(PROXIES), "non_micrograph": sorted(NON_MICROGRAPH)}
+    assert not {"galena", "sphalerite", "text", "gradient", "checkerboard", "shapes", "clouds"} & {
+        k for v in neg["kinds"].values() for k in v}
+    pred = Predictor.from_pretrained(copy)
+    assert pred.ood.method == "exposure" and pred.ood.needs_features and pred.ood.needs_colour
+    out = pred.predict([np.zeros((64, 64, 3), np.uint8)], top_k=1)[0]
+    assert out.label == UNKNOWN
+
+
+def _dataset_dir(folder):
+    return folder.parent / "ds"

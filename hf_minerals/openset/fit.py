@@ -11,7 +11,16 @@ import torch
 from PIL import Image
 
 from .colour import STATS, colour_stats
-from .scorer import DEFAULT_METHOD, KNN_K, MIN_CORRELATION, OOD_FILE, OODScorer, input_check
+from .scorer import (
+    DEFAULT_METHOD,
+    EXPOSURE_C,
+    JOINT_PARTS,
+    KNN_K,
+    MIN_CORRELATION,
+    OOD_FILE,
+    OODScorer,
+    input_check,
+)
 
 if TYPE_CHECKING:
     from ..predict import Predictor
@@ -97,7 +106,30 @@ METHOD_TEXT = {
                    "class-conditional Gaussians with one shared covariance",
     "colour": "colour: Mahalanobis distance of photo-relative colour statistics of the input (" + ", ".join(STATS)
               + ") to the nearest class, one Gaussian per class",
+    "exposure": f"exposure (outlier exposure): logit of a logistic regression (C = {EXPOSURE_C}, balanced) on the "
+                "standardised [pooled features, colour statistics], known training images vs SYNTHETIC selection "
+                "negatives (proxy minerals pyrrhotite, magnetite, hematite, covellite; stripes, line drawings, "
+                "fractal noise, Voronoi mosaics; seeds 20000+; never a benchmark test kind)",
 }
+
+#: Selection negatives per kind the ``exposure`` method trains on.
+EXPOSURE_NEGATIVES_PER_KIND = 150
+
+
+def exposure_negatives(predictor: Predictor, size: int, n: int = EXPOSURE_NEGATIVES_PER_KIND
+                       ) -> tuple[torch.Tensor, np.ndarray, dict[str, Any]]:
+    """(features, colour statistics, record) of the SYNTHETIC selection negatives at ``size`` px."""
+    from .negatives import NON_MICROGRAPH, PROXIES, selection_negatives
+
+    cfg = predictor.data_config
+    images = [im for kinds in selection_negatives(size, n).values() for imgs in kinds.values() for im in imgs]
+    feats, colours = [], []
+    for start in range(0, len(images), predictor.batch_size):
+        pv = predictor.preprocess(images[start : start + predictor.batch_size])
+        feats.append(predictor.forward(pv)[1])
+        colours.append(colour_stats(pv, cfg.mean, cfg.std))
+    kinds = {"unseen_minerals": sorted(PROXIES), "non_micrograph": sorted(NON_MICROGRAPH)}
+    return torch.cat(feats), np.concatenate(colours), {"kinds": kinds, "per_kind": n, "size": size}
 
 
 def method_text(method: str) -> str:
@@ -126,8 +158,13 @@ def fit_openset(predictor: Predictor, dataset: Any, fit_split: str = "train", th
                          f"{exc.args[0]} (choose another with --ood_fit_split, or --no_ood)") from None
     fit = split_features(predictor, fit_data, progress)
     val = split_features(predictor, threshold_data, progress)
+    negatives, negatives_record = None, None
+    if method in JOINT_PARTS:
+        size = min(fit_data[0]["image"].size)
+        nf, nc, negatives_record = exposure_negatives(predictor, size)
+        negatives = (nf, nc)
     scorer = OODScorer.fit(fit.features, fit.labels, len(predictor.labels), method, scale_features=val.features,
-                           colour=fit.colour, scale_colour=val.colour)
+                           colour=fit.colour, scale_colour=val.colour, negatives=negatives)
     vd = scorer.distance(val.features, val.colour)
     threshold = float(np.quantile(vd, keep, method="higher"))
     td, share = tile_scores(predictor, scorer, threshold_data)
@@ -156,4 +193,6 @@ def fit_openset(predictor: Predictor, dataset: Any, fit_split: str = "train", th
         "threshold_split_share_flagged": float((val.rejected | (vd > threshold)).mean()),
         "fit_split_share_rejected_by_input_checks": float(fit.rejected.mean()),
     }
+    if negatives_record is not None:
+        record["negatives"] = negatives_record
     return scorer, record

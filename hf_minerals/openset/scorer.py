@@ -10,8 +10,12 @@ model is as sure about a black frame or an unseen mineral as about its own class
    pooled features (input of ``model.classifier``) to the k-th nearest training feature (k = 10; Sun et
    al. 2022); ``mahalanobis`` — distance of the pooled features to the nearest class mean under
    class-conditional Gaussians with one shared covariance (Lee et al. 2018). The default was chosen on
-   SELECTION negatives only, disjoint from the benchmark's test kinds (``benchmarks/openset_selection.py``,
+   SELECTION negatives only, disjoint from the benchmark's test kinds (``openset/negatives.py``,
    docs/benchmarks.md). No negative example is used in fitting, so every kind of outlier is unseen.
+   ``exposure`` — outlier exposure (Hendrycks et al. 2019): a linear known-vs-negative classifier on the
+   standardised [pooled features, colour statistics], trained on the known training images against the
+   SYNTHETIC selection negatives of ``negatives.py`` (proxy minerals, non-micrograph families; never a test
+   kind); its logit is the distance. A standalone method, never summed with the others.
 2. **Input checks** (cheap, documented, fixed — not fitted): an image whose every colour channel
    varies by less than ``FLAT_STD`` grey levels (0-255) after preprocessing holds no texture or colour
    variation to classify (a blank field, a lens cap, a uniform colour); an image whose neighbouring
@@ -48,7 +52,13 @@ FORMAT = "2"  # layout of OOD_FILE: tensors "<part>.<name>", metadata method/for
 READS_FORMATS = ("1", "2")
 #: Every non-empty combination of the parts, in this order (a method name joins its parts with "+").
 METHODS = ("knn", "mahalanobis", "colour", "knn+mahalanobis", "knn+colour", "mahalanobis+colour",
-           "knn+mahalanobis+colour")
+           "knn+mahalanobis+colour", "exposure")
+#: Methods fitted on known images only (the selection protocol compares these on held-out negatives);
+#: ``exposure`` trains on the selection negatives themselves.
+KNOWN_ONLY_METHODS = METHODS[:-1]
+#: Inverse L2 strength of ``exposure``'s logistic regression: chosen leaving one selection proxy mineral out
+#: (0.01 / 0.1 / 1.0 -> held-out proxy AUROC 0.800 / 0.805 / 0.807, offline-recipe model; docs/benchmarks.md).
+EXPOSURE_C = 1.0
 #: Chosen on SELECTION negatives only (docs/benchmarks.md, "Open set"): the best mean AUROC over proxy
 #: unseen minerals, selection non-micrographs, transformed validation images and known classes left out.
 DEFAULT_METHOD = "colour"
@@ -169,10 +179,49 @@ class KNNDistance:
         return {"bank": self.bank}
 
 
-PARTS: dict[str, type] = {"knn": KNNDistance, "mahalanobis": FeatureGaussians, "colour": ColourGaussians}
+@dataclass
+class ExposureLogit:
+    """Outlier exposure: logit of a linear known-vs-negative classifier on standardised [features, colour]."""
+
+    mean: torch.Tensor  # (D,) float64
+    scale: torch.Tensor  # (D,)
+    coef: torch.Tensor  # (D,)
+    intercept: torch.Tensor  # (1,)
+
+    @classmethod
+    def fit(cls, known: np.ndarray, negatives: np.ndarray, c: float = EXPOSURE_C) -> ExposureLogit:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+
+        if len(known) < 2 or len(negatives) < 2:
+            raise ValueError("the exposure open-set method needs known images and negatives to fit")
+        x = np.vstack([known, negatives]).astype(np.float64)
+        y = np.r_[np.zeros(len(known)), np.ones(len(negatives))]
+        scaler = StandardScaler().fit(x)
+        clf = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(scaler.transform(x), y)
+        return cls(torch.from_numpy(scaler.mean_), torch.from_numpy(scaler.scale_),
+                   torch.from_numpy(clf.coef_[0].astype(np.float64)), torch.tensor([float(clf.intercept_[0])], dtype=torch.float64))
+
+    def distance(self, x: np.ndarray) -> np.ndarray:
+        z = (torch.as_tensor(np.asarray(x), dtype=torch.float64) - self.mean) / self.scale
+        return (z @ self.coef + self.intercept).numpy()
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"mean": self.mean, "scale": self.scale, "coef": self.coef, "intercept": self.intercept}
+
+
+def joined(features: torch.Tensor, colour: np.ndarray) -> np.ndarray:
+    """[pooled features, colour statistics] per image: what ``exposure`` reads."""
+    return np.hstack([features.float().numpy(), np.asarray(colour, np.float64)])
+
+
+PARTS: dict[str, type] = {"knn": KNNDistance, "mahalanobis": FeatureGaussians, "colour": ColourGaussians,
+                          "exposure": ExposureLogit}
 #: Parts that read the photo-relative colour statistics (``colour.colour_stats``) instead of pooled features.
 COLOUR_PARTS = frozenset({"colour"})
-Part = KNNDistance | FeatureGaussians | ColourGaussians
+#: Parts that read both.
+JOINT_PARTS = frozenset({"exposure"})
+Part = KNNDistance | FeatureGaussians | ColourGaussians | ExposureLogit
 
 
 class OODScorer:
@@ -197,7 +246,7 @@ class OODScorer:
 
     @property
     def needs_colour(self) -> bool:
-        return bool(COLOUR_PARTS & set(self.parts))
+        return bool((COLOUR_PARTS | JOINT_PARTS) & set(self.parts))
 
     @property
     def needs_features(self) -> bool:
@@ -207,11 +256,17 @@ class OODScorer:
     @classmethod
     def fit(cls, features: torch.Tensor, labels: np.ndarray, n_classes: int, method: str = DEFAULT_METHOD,
             scale_features: torch.Tensor | None = None, colour: np.ndarray | None = None,
-            scale_colour: np.ndarray | None = None) -> OODScorer:
+            scale_colour: np.ndarray | None = None,
+            negatives: tuple[torch.Tensor, np.ndarray] | None = None) -> OODScorer:
         """Fit each part of ``method`` on ``features`` / ``colour`` (statistics of the same images); a combination
-        is scaled on ``scale_features`` / ``scale_colour`` (known images, e.g. the validation split)."""
+        is scaled on ``scale_features`` / ``scale_colour`` (known images, e.g. the validation split).
+        ``exposure`` also needs ``negatives``: (features, colour statistics) of the selection negatives."""
         if method not in METHODS:
             raise ValueError(f"open-set method must be one of {METHODS}, got {method!r}")
+        if method in JOINT_PARTS:
+            if negatives is None or colour is None:
+                raise ValueError(f"method {method!r} needs colour statistics and negatives (openset.negatives)")
+            return cls({method: ExposureLogit.fit(joined(features, colour), joined(*negatives))})
         names = method.split("+")
         if len(names) > 1 and scale_features is None:
             raise ValueError(f"method {method!r} needs scale_features (known validation images) to weigh its parts")
@@ -228,7 +283,8 @@ class OODScorer:
         """Unscaled distance of each part."""
         if self.needs_colour and colour is None:
             raise ValueError(f"open-set method {self.method!r} needs colour statistics (colour.colour_stats)")
-        return {n: part.distance(colour if n in COLOUR_PARTS else features) for n, part in self.parts.items()}
+        return {n: part.distance(joined(features, colour) if n in JOINT_PARTS else colour if n in COLOUR_PARTS else features)
+                for n, part in self.parts.items()}
 
     def distance(self, features: torch.Tensor, colour: np.ndarray | None = None) -> np.ndarray:
         """Sum of the parts' distances, each divided by its scale."""
@@ -262,13 +318,16 @@ class OODScorer:
                 meta = f.metadata() or {}
                 method = meta.get("method", "")
                 fmt = meta.get("format")
-                if method not in METHODS or fmt not in READS_FORMATS or (fmt == "1" and "colour" in method):
+                if method not in METHODS or fmt not in READS_FORMATS or (fmt == "1" and ("colour" in method or "exposure" in method)):
                     raise ValueError(f"{path}: open-set file of method {method!r}, format {meta.get('format')!r} "
                                      f"(this version reads {METHODS}, formats {READS_FORMATS}); {redo}")
                 parts: dict[str, Part] = {}
                 for n in method.split("+"):
                     if n == "knn":
                         parts[n] = KNNDistance(f.get_tensor("knn.bank").float(), int(meta.get("k", KNN_K)))
+                    elif n == "exposure":
+                        parts[n] = ExposureLogit(*(f.get_tensor(f"exposure.{k}").double()
+                                                   for k in ("mean", "scale", "coef", "intercept")))
                     elif n == "mahalanobis":
                         parts[n] = FeatureGaussians(f.get_tensor("mahalanobis.means").double(),
                                                     f.get_tensor("mahalanobis.precision").double())

@@ -7,7 +7,9 @@ Unseen minerals for selection (pyrrhotite, magnetite, hematite, covellite) are *
 draws only the seven minerals of ``ALL_SYNTHETIC_MINERALS``, so a proxy is a known mineral's scene (its
 habit and neighbours) rendered with the proxy's reflectance spectrum in place of the host's. The spectra are
 approximate literature values (Quantitative Data File order of magnitude, MINERAL_OPTICS.md's sources)
-and serve only this selection; they are never a class and never a test kind.
+and serve only this selection; they are never a class and never a test kind. The ``exposure`` open-set
+method (``scorer.ExposureLogit``) also TRAINS on them (outlier exposure), so its selection mark is measured
+leaving one proxy out; the benchmark's test kinds stay unseen either way.
 """
 
 from __future__ import annotations
