@@ -344,16 +344,18 @@ def test_exposure_method_trains_on_selection_negatives_only(trained, tmp_path):
     """``calibrate --ood_method exposure``: outlier exposure on the SELECTION negatives (never a test kind),
     recorded in calibration.json, saved and used by the Predictor (blank stays 'unknown')."""
     from hf_minerals.calibration import calibrate
-    from hf_minerals.openset.negatives import NON_MICROGRAPH, PROXIES
+    from hf_minerals.openset.negatives import NON_MICROGRAPH, RANDOM_MINERAL_HOSTS
 
     folder, _, ds = trained
     copy = tmp_path / "m"
     shutil.copytree(folder, copy)
     record = calibrate(copy, _dataset_dir(folder), progress=False, ood_method="exposure")
     neg = record["ood"]["negatives"]
-    assert neg["kinds"] == {"unseen_minerals": sorted(PROXIES), "non_micrograph": sorted(NON_MICROGRAPH)}
-    assert not {"galena", "sphalerite", "text", "gradient", "checkerboard", "shapes", "clouds"} & {
-        k for v in neg["kinds"].values() for k in v}
+    assert neg["non_micrograph"] == sorted(NON_MICROGRAPH) and neg["random_minerals"] == 1500
+    named = set(neg["non_micrograph"]) | set(neg["random_mineral_hosts"])
+    assert set(RANDOM_MINERAL_HOSTS) == set(PAPER_MINERALS)  # habits of the known minerals only
+    assert not {"galena", "sphalerite", "text", "gradient", "checkerboard", "shapes", "clouds"} & named
+    assert not {"pyrrhotite", "magnetite", "hematite", "covellite"} & named  # the proxies stay held out
     pred = Predictor.from_pretrained(copy)
     assert pred.ood.method == "exposure" and pred.ood.needs_features and pred.ood.needs_colour
     out = pred.predict([np.zeros((64, 64, 3), np.uint8)], top_k=1)[0]
@@ -362,3 +364,13 @@ def test_exposure_method_trains_on_selection_negatives_only(trained, tmp_path):
 
 def _dataset_dir(folder):
     return folder.parent / "ds"
+
+
+def test_random_minerals_are_seeded_and_leave_the_optics_table_alone():
+    from hf_minerals.openset.negatives import random_mineral_scene
+    from hf_minerals.synthetic import optics
+
+    before = dict(optics.REFLECTANCE_RANGES)
+    a, b, c = (random_mineral_scene(48, s) for s in (30_001, 30_001, 30_002))
+    assert (a == b).all() and not (a == c).all()
+    assert optics.REFLECTANCE_RANGES == before  # the swapped spectrum never outlives its scene

@@ -8,8 +8,9 @@ draws only the seven minerals of ``ALL_SYNTHETIC_MINERALS``, so a proxy is a kno
 habit and neighbours) rendered with the proxy's reflectance spectrum in place of the host's. The spectra are
 approximate literature values (Quantitative Data File order of magnitude, MINERAL_OPTICS.md's sources)
 and serve only this selection; they are never a class and never a test kind. The ``exposure`` open-set
-method (``scorer.ExposureLogit``) also TRAINS on them (outlier exposure), so its selection mark is measured
-leaving one proxy out; the benchmark's test kinds stay unseen either way.
+method (``scorer.ExposureLogit``, outlier exposure) trains on other negatives made here - random minerals
+(``random_mineral_scene``) and the non-micrograph families - so the proxies stay held out to choose it, and
+the benchmark's test kinds stay unseen.
 """
 
 from __future__ import annotations
@@ -57,6 +58,53 @@ def proxy_scene(proxy: str, size: int, seed: int) -> np.ndarray:
     host, ranges = PROXIES[proxy]
     with _reflectance_of(host, ranges):
         return render_scene(host, size=size, seed=seed).image
+
+
+#: Smallest mean |difference| (reflectance %, over the 4 bands) between a random mineral and its host.
+RANDOM_MINERAL_MIN_GAP = 4.0
+#: Hosts whose habits random minerals borrow: the known (paper) minerals only - never a test kind's habit.
+RANDOM_MINERAL_HOSTS = ("arsenopyrite", "chalcopyrite", "gold", "pyrite", "stibnite")
+
+
+def _own_mid(host: str) -> np.ndarray:
+    from ..synthetic import optics
+
+    keys = ("stibnite_r1", "stibnite_r2") if host == "stibnite" else (host,)
+    return np.mean([np.add(*optics.REFLECTANCE_RANGES[k]) / 2 for k in keys], axis=0)
+
+
+def random_mineral_scene(size: int, seed: int) -> np.ndarray:
+    """A SYNTHETIC "unknown mineral" for outlier exposure: a known mineral's scene (habit, neighbours) whose
+    reflectance is replaced by a random smooth spectrum (10-60 %, random tint) at least
+    ``RANDOM_MINERAL_MIN_GAP`` % from the host's own. It may match ANOTHER mineral's colour: colour on the wrong
+    habit is exactly what an unknown mineral looks like to the score. Never a test kind's habit or seeds."""
+    from ..synthetic import render_scene
+
+    rng = np.random.default_rng([seed, 4242])
+    host = RANDOM_MINERAL_HOSTS[int(rng.integers(len(RANDOM_MINERAL_HOSTS)))]
+    own = _own_mid(host)
+    while True:
+        slope = rng.normal(0, 0.15) * np.linspace(-1, 1, 4)
+        low = rng.uniform(10, 60) * np.exp(slope + rng.normal(0, 0.03, 4))
+        if np.abs(low - own).mean() >= RANDOM_MINERAL_MIN_GAP:
+            break
+    high = low + rng.uniform(1.0, 3.0)
+    if host == "stibnite":  # keep its bireflectance: the second direction brighter by 10-40 %
+        high = low * rng.uniform(1.1, 1.4)
+    with _reflectance_of(host, (tuple(float(v) for v in low), tuple(float(v) for v in high))):
+        return render_scene(host, size=size, seed=seed).image
+
+
+def exposure_negatives(size: int, n_minerals: int, n_per_family: int) -> tuple[list[np.ndarray], dict]:
+    """What the ``exposure`` open-set method trains against: ``n_minerals`` random minerals (seeds 30 000+) and
+    ``n_per_family`` images of each selection non-micrograph family (seeds 20 000+). The proxy minerals are NOT
+    among them: they stay held out to choose the method."""
+    images = [random_mineral_scene(size, 30_000 + i) for i in range(n_minerals)]
+    for k, make in enumerate(NON_MICROGRAPH.values()):
+        rng = np.random.default_rng([SEED0, k])
+        images += [make(rng, size) for _ in range(n_per_family)]
+    return images, {"random_minerals": n_minerals, "random_mineral_hosts": list(RANDOM_MINERAL_HOSTS),
+                    "non_micrograph": sorted(NON_MICROGRAPH), "per_family": n_per_family}
 
 
 # -- non-micrograph families of the selection (none is a benchmark test family) ----------------------

@@ -13,9 +13,10 @@ model is as sure about a black frame or an unseen mineral as about its own class
    SELECTION negatives only, disjoint from the benchmark's test kinds (``openset/negatives.py``,
    docs/benchmarks.md). No negative example is used in fitting, so every kind of outlier is unseen.
    ``exposure`` — outlier exposure (Hendrycks et al. 2019): a linear known-vs-negative classifier on the
-   standardised [pooled features, colour statistics], trained on the known training images against the
-   SYNTHETIC selection negatives of ``negatives.py`` (proxy minerals, non-micrograph families; never a test
-   kind); its logit is the distance. A standalone method, never summed with the others.
+   standardised [pooled features, colour statistics], trained on the known training images against
+   SYNTHETIC negatives of ``negatives.py`` (random minerals: a known mineral's scene with a random reflectance
+   spectrum; non-micrograph families; never a proxy or a test kind); its logit is the distance. A standalone
+   method, never summed with the others.
 2. **Input checks** (cheap, documented, fixed — not fitted): an image whose every colour channel
    varies by less than ``FLAT_STD`` grey levels (0-255) after preprocessing holds no texture or colour
    variation to classify (a blank field, a lens cap, a uniform colour); an image whose neighbouring
@@ -56,8 +57,8 @@ METHODS = ("knn", "mahalanobis", "colour", "knn+mahalanobis", "knn+colour", "mah
 #: Methods fitted on known images only (the selection protocol compares these on held-out negatives);
 #: ``exposure`` trains on the selection negatives themselves.
 KNOWN_ONLY_METHODS = METHODS[:-1]
-#: Inverse L2 strength of ``exposure``'s logistic regression: chosen leaving one selection proxy mineral out
-#: (0.01 / 0.1 / 1.0 -> held-out proxy AUROC 0.800 / 0.805 / 0.807, offline-recipe model; docs/benchmarks.md).
+#: Inverse L2 strength of ``exposure``'s logistic regression, from a development run on the selection proxies
+#: (C = 0.01 / 0.1 / 1: held-out proxy AUROC 0.800 / 0.805 / 0.807, offline-recipe model).
 EXPOSURE_C = 1.0
 #: Chosen on SELECTION negatives only (docs/benchmarks.md, "Open set"): the best mean AUROC over proxy
 #: unseen minerals, selection non-micrographs, transformed validation images and known classes left out.

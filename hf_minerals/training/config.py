@@ -94,6 +94,11 @@ class DataArguments:
         metadata={"help": "share of the validation groups held out from checkpoint selection to fit the temperature "
                   "and unknown threshold before the test report (0 = no calibration)"},
     )
+    ood_method: str = field(
+        default="colour",
+        metadata={"help": "open-set score fitted with the calibration (hf_minerals.openset: colour, knn, mahalanobis, "
+                  "their +-sums, or exposure = outlier exposure on synthetic negatives)"},
+    )
 
     def __post_init__(self) -> None:
         if self.class_balance not in ("none", "weighted_loss", "sampler"):
@@ -108,6 +113,10 @@ class DataArguments:
             raise ConfigError(f"random_erasing must be in [0, 1], got {self.random_erasing}")
         if not 0.0 <= self.calibration_share < 1.0:
             raise ConfigError(f"calibration_share must be in [0, 1), got {self.calibration_share}")
+        from ..openset import METHODS
+
+        if self.ood_method not in METHODS:
+            raise ConfigError(f"ood_method must be one of {', '.join(METHODS)}, got {self.ood_method!r}")
         self.eval_split = self.eval_split or None
         self.test_split = self.test_split or None
 

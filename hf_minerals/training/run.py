@@ -213,7 +213,7 @@ def run_training(
 
         calibration = calibrate_split(
             out, data.calibration, batch_size=training_args.per_device_eval_batch_size, fitted_on=calibration_plan,
-            ood_fit=data.raw[data_args.train_split],
+            ood_fit=data.raw[data_args.train_split], ood_method=data_args.ood_method,
         )
         results.update({f"calibration_{k}": calibration[k] for k in ("temperature", "unknown_threshold", "ece_before", "ece_after")})
     else:  # stale files from an earlier run must not calibrate this model
