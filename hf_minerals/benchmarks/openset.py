@@ -224,15 +224,15 @@ def method_selection(predictor: Predictor, ds: Any, n: int) -> dict[str, Any]:
 
 def exposure_held_out_proxies(predictor: Predictor, ds: Any, n: int) -> dict[str, Any]:
     """Selection mark of ``exposure``: fitted as ``calibrate`` fits it (random minerals + non-micrograph families,
-    ``openset.fit.exposure_negatives``), AUROC of known validation images vs each proxy mineral, none of which it
+    ``openset.fit.encode_exposure_negatives``), AUROC of known validation images vs each proxy mineral, none of which it
     trained on."""
-    from ..openset.fit import exposure_negatives
+    from ..openset.fit import encode_exposure_negatives
     from ..openset.negatives import selection_negatives
 
     cfg = predictor.data_config
     tr, va = split_features(predictor, ds["train"], progress=False), split_features(predictor, ds["validation"], progress=False)
     size = min(ds["validation"][0]["image"].size)
-    nf, nc, _ = exposure_negatives(predictor, size)
+    nf, nc, _ = encode_exposure_negatives(predictor, size)
     scorer = OODScorer.fit(tr.features, tr.labels, len(predictor.labels), "exposure", colour=tr.colour, negatives=(nf, nc))
     known = scorer.distance(va.features, va.colour)
     out = {}

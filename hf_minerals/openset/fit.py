@@ -119,7 +119,7 @@ METHOD_TEXT = {
 EXPOSURE_RANDOM_MINERALS, EXPOSURE_PER_FAMILY = 1500, 150
 
 
-def exposure_negatives(predictor: Predictor, size: int, n_minerals: int = EXPOSURE_RANDOM_MINERALS,
+def encode_exposure_negatives(predictor: Predictor, size: int, n_minerals: int = EXPOSURE_RANDOM_MINERALS,
                        n_per_family: int = EXPOSURE_PER_FAMILY) -> tuple[torch.Tensor, np.ndarray, dict[str, Any]]:
     """(features, colour statistics, record) of the ``exposure`` method's SYNTHETIC negatives at ``size`` px."""
     from . import negatives
@@ -163,7 +163,7 @@ def fit_openset(predictor: Predictor, dataset: Any, fit_split: str = "train", th
     negatives, negatives_record = None, None
     if method in JOINT_PARTS:
         size = min(fit_data[0]["image"].size)
-        nf, nc, negatives_record = exposure_negatives(predictor, size)
+        nf, nc, negatives_record = encode_exposure_negatives(predictor, size)
         negatives = (nf, nc)
     scorer = OODScorer.fit(fit.features, fit.labels, len(predictor.labels), method, scale_features=val.features,
                            colour=fit.colour, scale_colour=val.colour, negatives=negatives)
