@@ -29,8 +29,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from ..calibration import calibrate_logits, dataset_logits
 from ..minerals import EXTRA_MINERALS
 from ..openset import DEFAULT_METHOD, METHODS, OODScorer
-from ..openset.colour import colour_stats
-from ..openset.fit import OOD_KEEP, fit_openset, split_features
+from ..openset.fit import OOD_KEEP, encode_images, fit_openset, split_features
 from ..openset.scorer import KNOWN_ONLY_METHODS
 from ..predict import Predictor
 from .common import fill_quick
@@ -187,18 +186,14 @@ def method_selection(predictor: Predictor, ds: Any, n: int) -> dict[str, Any]:
     group means. The library default (``openset.DEFAULT_METHOD``) is the best mark on the quickstart model."""
     from ..openset.negatives import selection_negatives
 
-    cfg = predictor.data_config
     tr, va = split_features(predictor, ds["train"], progress=False), split_features(predictor, ds["validation"], progress=False)
-
-    def encode(images: list[Any]) -> tuple[torch.Tensor, np.ndarray]:
-        pv = predictor.preprocess(images)
-        return predictor.forward(pv)[1], colour_stats(pv, cfg.mean, cfg.std)
-
     val = [np.asarray(im.convert("RGB")) for im in ds["validation"]["image"]]
     rng = np.random.default_rng(1)
-    groups = {"transformed_validation": {name: encode([f(a, rng) for a in val]) for name, f in DEV_TRANSFORMS.items()}}
+    groups = {"transformed_validation": {name: encode_images(predictor, [f(a, rng) for a in val])
+                                         for name, f in DEV_TRANSFORMS.items()}}
     size = val[0].shape[0]
-    groups.update({g: {k: encode(v) for k, v in kinds.items()} for g, kinds in selection_negatives(size, n).items()})
+    groups.update({g: {k: encode_images(predictor, v) for k, v in kinds.items()}
+                   for g, kinds in selection_negatives(size, n).items()})
     n_cls = len(predictor.labels)
     out: dict[str, Any] = {"negatives": {g: sorted(k) for g, k in groups.items()}, "n_per_kind": n}
     for method in KNOWN_ONLY_METHODS:
@@ -229,7 +224,6 @@ def exposure_held_out_proxies(predictor: Predictor, ds: Any, n: int) -> dict[str
     from ..openset.fit import encode_exposure_negatives
     from ..openset.negatives import selection_negatives
 
-    cfg = predictor.data_config
     tr, va = split_features(predictor, ds["train"], progress=False), split_features(predictor, ds["validation"], progress=False)
     size = min(ds["validation"][0]["image"].size)
     nf, nc, _ = encode_exposure_negatives(predictor, size)
@@ -237,9 +231,7 @@ def exposure_held_out_proxies(predictor: Predictor, ds: Any, n: int) -> dict[str
     known = scorer.distance(va.features, va.colour)
     out = {}
     for proxy, images in selection_negatives(size, n)["unseen_minerals"].items():
-        pv = torch.cat([predictor.preprocess(images[j : j + 64]) for j in range(0, len(images), 64)])
-        feats = torch.cat([predictor.forward(pv[j : j + 64])[1] for j in range(0, len(pv), 64)])
-        out[proxy] = round(auroc(known, scorer.distance(feats, colour_stats(pv, cfg.mean, cfg.std))), 4)
+        out[proxy] = round(auroc(known, scorer.distance(*encode_images(predictor, images))), 4)
     return {"held_out_proxy_auroc": out, "mean": round(float(np.mean(list(out.values()))), 4)}
 
 

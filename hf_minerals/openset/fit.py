@@ -124,14 +124,20 @@ def encode_exposure_negatives(predictor: Predictor, size: int, n_minerals: int =
     """(features, colour statistics, record) of the ``exposure`` method's SYNTHETIC negatives at ``size`` px."""
     from . import negatives
 
-    cfg = predictor.data_config
     images, record = negatives.exposure_negatives(size, n_minerals, n_per_family)
+    feats, colours = encode_images(predictor, images)
+    return feats, colours, {**record, "size": size}
+
+
+def encode_images(predictor: Predictor, images: list[Any]) -> tuple[torch.Tensor, np.ndarray]:
+    """(pooled features, colour statistics) of images, a batch at a time: what every open-set part reads."""
+    cfg = predictor.data_config
     feats, colours = [], []
     for start in range(0, len(images), predictor.batch_size):
         pv = predictor.preprocess(images[start : start + predictor.batch_size])
         feats.append(predictor.forward(pv)[1])
         colours.append(colour_stats(pv, cfg.mean, cfg.std))
-    return torch.cat(feats), np.concatenate(colours), {**record, "size": size}
+    return torch.cat(feats), np.concatenate(colours)
 
 
 def method_text(method: str) -> str:
